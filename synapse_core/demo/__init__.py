@@ -1,0 +1,1 @@
+"""The embedded demo: a bundled sample dataset and a tiny Pixtral-architecture model."""

@@ -1,0 +1,16 @@
+"""``synapse export`` (placeholder until the export issue lands)."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("export", help="export GGUF (not built yet)")
+    p.set_defaults(func=_run)
+
+
+def _run(args: argparse.Namespace) -> int:
+    print("synapse export: not built yet", file=sys.stderr)
+    return 2

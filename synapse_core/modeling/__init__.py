@@ -1,0 +1,1 @@
+"""Tokenizer and model construction: the real Tekken tokenizer and tiny real-architecture models."""

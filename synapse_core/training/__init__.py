@@ -1,0 +1,1 @@
+"""The training engine: runs a fine-tuning job and reports every step as events."""

@@ -1,0 +1,118 @@
+"""Events the training engine emits (plain values only, safe to cross threads)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from synapse_core.events import Event
+
+
+@dataclass(frozen=True)
+class RunStarted(Event):
+    """A run began (or resumed). ``total_steps`` are optimizer steps."""
+
+    run_dir: str
+    objective: str
+    model: str
+    total_steps: int
+    num_train_epochs: float
+    train_rows: int
+    resumed_from_step: int = 0
+
+
+@dataclass(frozen=True)
+class ModelLoaded(Event):
+    """The model is loaded and wrapped for training; says what was chosen and why."""
+
+    backend: str                 # "unsloth" or "hf"
+    device: str                  # "cuda:0", "cpu"
+    dtype: str                   # "bfloat16", "float32", ...
+    attn_implementation: str     # "flash_attention_2", "sdpa", "eager"
+    load_in_4bit: bool
+    optim: str                   # the optimizer actually used
+    trainable_params: int
+    total_params: int
+    added_tokens: int            # reasoning special tokens added to the tokenizer
+    experts: str                 # "no experts (dense model)" or what was targeted
+    seconds: float
+    notes: tuple[str, ...] = ()  # fallbacks said aloud (e.g. paged_adamw_8bit -> adamw_torch)
+
+
+@dataclass(frozen=True)
+class StepLogged(Event):
+    """One logged optimizer step. Every one must reach the chart."""
+
+    step: int
+    total_steps: int
+    epoch: float
+    loss: float
+    learning_rate: float
+    grad_norm: float | None = None
+    tokens_per_s: float | None = None
+    metrics: dict[str, float] = field(default_factory=dict)  # objective metrics (KTO rewards, KL)
+    gpu_mem_gib: float | None = None   # torch allocated on the training device, if CUDA
+
+
+@dataclass(frozen=True)
+class CheckpointSaved(Event):
+    """A checkpoint is on disk. ``reason``: interval, manual, stop, signal, end."""
+
+    step: int
+    path: str
+    reason: str
+
+
+@dataclass(frozen=True)
+class PreviewGenerated(Event):
+    """A sample generation with the banned words suppressed."""
+
+    step: int
+    prompt: str
+    text: str
+
+
+@dataclass(frozen=True)
+class TrainingPaused(Event):
+    step: int
+
+
+@dataclass(frozen=True)
+class TrainingResumed(Event):
+    step: int
+
+
+@dataclass(frozen=True)
+class TrainingFinished(Event):
+    """The run ended without error. ``stopped`` is True when stopped early by the user/signal."""
+
+    run_dir: str
+    step: int
+    adapter_path: str
+    stopped: bool = False
+    reason: str = "completed"
+
+
+@dataclass(frozen=True)
+class TrainingFailed(Event):
+    """The run ended with an error. ``kind``: oom, nan, config, model, data, error."""
+
+    message: str
+    kind: str = "error"
+    hint: str = ""
+    traceback: str = ""
+    run_dir: str = ""
+    step: int = 0
+
+
+def event_from_dict(d: dict[str, Any]) -> Event:
+    """Rebuild an event written with ``Event.to_dict`` (used to stream events across processes)."""
+    kinds = {c.__name__: c for c in (RunStarted, ModelLoaded, StepLogged, CheckpointSaved,
+                                      PreviewGenerated, TrainingPaused, TrainingResumed,
+                                      TrainingFinished, TrainingFailed)}
+    d = dict(d)
+    cls = kinds[d.pop("kind")]
+    for key in ("notes",):
+        if key in d and isinstance(d[key], list):
+            d[key] = tuple(d[key])
+    return cls(**d)

@@ -1,0 +1,1 @@
+"""synapse_tui: the Textual dashboard over synapse_core."""
