@@ -1,0 +1,208 @@
+"""The knowledge graph of a dataset's ``<kg>`` triplets, built incrementally as rows stream in.
+
+A networkx ``MultiDiGraph``: nodes are normalised entities (``normalize.entity_key``), every
+original spelling kept as an alias with its count (the most common one is displayed). There is
+one edge per distinct (subject, predicate, object); its key is the normalised predicate and its
+only attribute, ``lines``, is a compact ``array('I')`` of the 1-based row ids (the ``line`` of
+each dataset row) that state it, in the order they arrived. 100k rows x 5 triplets build in a
+few seconds and a few hundred MB (see ``benchmarks/graph_bench.py``).
+
+Read-only queries live in ``queries.py``, health figures in ``health.py``; they take the
+graph's ``lock`` so a UI thread may query while a worker thread is still adding rows.
+"""
+
+from __future__ import annotations
+
+import threading
+from array import array
+from collections import Counter
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+import networkx as nx
+
+from synapse_core.graph.normalize import entity_key, predicate_text
+
+
+MAX_SKIPS_KEPT = 1000
+"""Skipped triplets remembered for the report; the rest are only counted."""
+
+
+class TripletLike(Protocol):
+    """Anything with ``subj``, ``pred`` and ``obj`` strings (``synapse_core.data`` Triplet)."""
+
+    subj: str
+    pred: str
+    obj: str
+
+
+@dataclass(frozen=True, slots=True)
+class RowSkip:
+    """A triplet that could not become an edge (an empty part after normalisation)."""
+
+    line: int
+    reason: str
+
+
+class KnowledgeGraph:
+    """Entities and predicates of every row's triplets, with per-edge row provenance.
+
+    Feed it with ``add_row(line, triplets, malformed)`` or ``add_records(records)``; rows may
+    arrive in any order and in as many batches as needed. ``version`` grows with every change,
+    so derived figures (PageRank, components) are cached until the next row arrives.
+    """
+
+    def __init__(self) -> None:
+        self.graph: nx.MultiDiGraph = nx.MultiDiGraph()
+        self.aliases: dict[str, Counter[str]] = {}
+        """entity key -> Counter of original spellings."""
+        self.predicate_counts: Counter[str] = Counter()
+        """normalised predicate -> number of triplet statements."""
+        self.rows = 0
+        self.rows_with_kg = 0
+        self.rows_with_malformed = 0
+        self.malformed_triplets = 0
+        self.triplets = 0
+        """Triplet statements that became edges (repeats of one edge counted each time)."""
+        self.skipped: list[RowSkip] = []
+        """Triplets dropped because a part was empty once normalised (the first few)."""
+        self.skipped_count = 0
+        self.version = 0
+        self.lock = threading.RLock()
+        self._cache: dict[str, tuple[int, Any]] = {}
+        self._display: dict[str, tuple[int, str]] = {}
+
+    # -------------------------------------------------------------------------------- building
+
+    def add_row(self, line: int, triplets: Sequence[TripletLike], malformed: int = 0) -> int:
+        """Add one dataset row's triplets; ``malformed`` counts its unusable ``<tri>``.
+
+        Returns the number of triplets that became (or reinforced) edges.
+        """
+        with self.lock:
+            g = self.graph
+            succ = g._succ  # direct adjacency access: 3x faster than has_edge/add_edge per triplet
+            added = 0
+            for t in triplets:
+                s_raw, p_raw, o_raw = t.subj, t.pred, t.obj
+                s, p, o = entity_key(s_raw), predicate_text(p_raw), entity_key(o_raw)
+                if not (s and p and o):
+                    malformed += 1  # an empty part is a malformed triplet too
+                    self.skipped_count += 1
+                    if len(self.skipped) < MAX_SKIPS_KEPT:
+                        part = "subject" if not s else "predicate" if not p else "object"
+                        self.skipped.append(RowSkip(line, f"empty {part} in "
+                                                    f"({s_raw!r}, {p_raw!r}, {o_raw!r})"))
+                    continue
+                self._alias(s, s_raw)
+                self._alias(o, o_raw)
+                keyed = succ.get(s, {}).get(o)
+                data = keyed.get(p) if keyed else None
+                if data is None:
+                    g.add_edge(s, o, key=p, lines=array("I", (line,)))
+                else:
+                    data["lines"].append(line)
+                self.predicate_counts[p] += 1
+                added += 1
+            self.rows += 1
+            self.triplets += added
+            if added:
+                self.rows_with_kg += 1
+            if malformed:
+                self.rows_with_malformed += 1
+                self.malformed_triplets += malformed
+            self.version += 1
+            return added
+
+    def _alias(self, key: str, raw: str) -> None:
+        spelling = " ".join(raw.split())
+        counts = self.aliases.get(key)
+        if counts is None:
+            self.aliases[key] = Counter({spelling: 1})
+        else:
+            counts[spelling] += 1
+
+    def add_records(self, records: Iterable[Any]) -> int:
+        """Add ``synapse_core.data`` Records (``line``, ``triplets``, ``malformed_triplets``).
+
+        Other items (``BadLine``) are ignored; returns how many records were added.
+        """
+        n = 0
+        with self.lock:
+            for r in records:
+                tri = getattr(r, "triplets", None)
+                if tri is None:
+                    continue
+                self.add_row(r.line, tri, len(r.malformed_triplets))
+                n += 1
+        return n
+
+    def clear(self) -> None:
+        """Forget everything (a new dataset is being loaded)."""
+        with self.lock:
+            lock = self.lock
+            self.__init__()  # type: ignore[misc]
+            self.lock = lock  # a reader may be waiting on it
+
+    # -------------------------------------------------------------------------------- access
+
+    def display(self, key: str) -> str:
+        """The most common original spelling of an entity (its key if unknown)."""
+        counts = self.aliases.get(key)
+        if not counts:
+            return key
+        cached = self._display.get(key)
+        total = counts.total()
+        if cached and cached[0] == total:
+            return cached[1]
+        name = max(counts.items(), key=lambda kv: (kv[1], kv[0] == key, -len(kv[0])))[0]
+        self._display[key] = (total, name)
+        return name
+
+    def has_entity(self, key: str) -> bool:
+        """True when ``key`` (already normalised) is a node."""
+        return key in self.graph
+
+    def resolve(self, name: str) -> str | None:
+        """The node key for a name as a user would type it, or None."""
+        key = name if name in self.graph else entity_key(name)
+        return key if key in self.graph else None
+
+    @property
+    def nodes(self) -> int:
+        """Number of distinct entities."""
+        return self.graph.number_of_nodes()
+
+    @property
+    def edges(self) -> int:
+        """Number of distinct (subject, predicate, object) edges."""
+        return self.graph.number_of_edges()
+
+    @property
+    def rows_without_kg(self) -> int:
+        """Rows that gave no usable triplet."""
+        return self.rows - self.rows_with_kg
+
+    def cached(self, name: str, compute: Any) -> Any:
+        """Memoise ``compute()`` until the graph changes (PageRank, components...)."""
+        with self.lock:
+            hit = self._cache.get(name)
+            if hit is not None and hit[0] == self.version:
+                return hit[1]
+            value = compute()
+            self._cache[name] = (self.version, value)
+            return value
+
+    def edge_lines(self, subj: str, obj: str, pred: str) -> list[int]:
+        """The rows stating (subj, pred, obj), keys already normalised; [] if absent."""
+        data = self.graph._succ.get(subj, {}).get(obj, {}).get(pred)
+        return list(data["lines"]) if data else []
+
+
+def build_graph(rows: Iterable[tuple[int, Sequence[TripletLike], int]]) -> KnowledgeGraph:
+    """Build a graph from ``(line, triplets, malformed_count)`` tuples."""
+    kg = KnowledgeGraph()
+    for line, triplets, malformed in rows:
+        kg.add_row(line, triplets, malformed)
+    return kg
