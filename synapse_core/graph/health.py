@@ -11,12 +11,13 @@
 
 from __future__ import annotations
 
+import heapq
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from synapse_core.graph.build import KnowledgeGraph
 from synapse_core.graph.normalize import predicate_key
-from synapse_core.graph.queries import components, isolated_triplets
+from synapse_core.graph.queries import components, degrees, isolated_triplets
 
 DEFAULT_OPPOSITES: tuple[tuple[str, str], ...] = (
     ("increases", "decreases"),
@@ -142,10 +143,12 @@ def health(kg: KnowledgeGraph, opposites: Iterable[tuple[str, str]] | None = Non
     with kg.lock:
         g = kg.graph
         comps = components(kg)
-        edges = g.number_of_edges()
-        largest_edges = g.subgraph(comps[0]).number_of_edges() if comps else 0
+        edges = kg.edges
+        succ = g._succ
+        largest_edges = sum(len(keyed) for u in comps[0] for keyed in succ[u].values()) \
+            if comps else 0
         endpoints = 2 * edges
-        top10 = sorted((d for _, d in g.degree()), reverse=True)[:10]
+        top10 = heapq.nlargest(10, degrees(kg).values())
         return GraphHealth(
             rows=kg.rows, rows_with_kg=kg.rows_with_kg, rows_without_kg=kg.rows_without_kg,
             rows_with_malformed=kg.rows_with_malformed, malformed_triplets=kg.malformed_triplets,

@@ -68,14 +68,15 @@ def search(kg: KnowledgeGraph, query: str, limit: int = 50, fuzzy: bool = True) 
                 found[key] = "exact" if key == q else "prefix" if key.startswith(q) else "substring"
         if len(found) < limit:
             for key, counts in kg.aliases.items():
-                if key not in found and any(q in clean_text(a) for a in counts):
+                if key not in found and len(counts) > 1 and any(q in clean_text(a) for a in counts):
                     found[key] = "alias"
         if fuzzy and len(found) < limit:
             # difflib is O(nodes); cap the candidates it scores on huge graphs
             pool = list(g) if g.number_of_nodes() <= 200_000 else list(g)[:200_000]
             for key in difflib.get_close_matches(q, pool, n=limit, cutoff=0.75):
                 found.setdefault(key, "fuzzy")
-        hits = [EntityHit(k, kg.display(k), m, g.degree(k)) for k, m in found.items()]
+        deg = degrees(kg)
+        hits = [EntityHit(k, kg.display(k), m, deg[k]) for k, m in found.items()]
     hits.sort(key=lambda h: (_MATCH_RANK[h.match], -h.degree, h.key))
     return hits[:limit]
 
@@ -138,11 +139,23 @@ def shortest_path(kg: KnowledgeGraph, source: str, target: str,
     return steps
 
 
+def degrees(kg: KnowledgeGraph) -> dict[str, int]:
+    """Edges (in + out, self-loops twice) per entity; cached. One pass over the adjacency:
+    several times faster than networkx's degree view on 500k edges."""
+    def compute() -> dict[str, int]:
+        deg = dict.fromkeys(kg.graph, 0)
+        for u, nbrs in kg.graph._succ.items():
+            for v, keyed in nbrs.items():
+                k = len(keyed)
+                deg[u] += k
+                deg[v] += k
+        return deg
+    return kg.cached("degrees", compute)
+
+
 def top_by_degree(kg: KnowledgeGraph, n: int = 20) -> list[tuple[str, int]]:
     """The ``n`` entities with the most edges (in + out), ties by name."""
-    with kg.lock:
-        return heapq.nsmallest(n, ((k, d) for k, d in kg.graph.degree()),
-                               key=lambda kd: (-kd[1], kd[0]))
+    return heapq.nsmallest(n, degrees(kg).items(), key=lambda kd: (-kd[1], kd[0]))
 
 
 def pagerank(kg: KnowledgeGraph, alpha: float = 0.85, tol: float = 1e-8,
