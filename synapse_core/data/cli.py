@@ -1,16 +1,81 @@
-"""``synapse score`` (placeholder until the dataset issue lands)."""
+"""``synapse score DATA [--config run.toml] --out scored.jsonl [--json]``.
+
+Writes one output row per valid input row; bad lines go to stderr as ``FILE:LINE: reason``;
+``--json`` prints a summary object to stdout. Exit 0 when the file was read (even with bad
+lines), 1 when it could not be read at all, 2 for a config error.
+"""
 
 from __future__ import annotations
 
 import argparse
+import json
 import sys
+from typing import Any, Iterator
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("score", help="score and label a dataset (not built yet)")
+    """Register ``synapse score``."""
+    p = sub.add_parser("score", help="score and label a dataset (JSONL or saved datasets folder)",
+                       description="Parse, score and label every row; bad lines go to stderr "
+                                   "as FILE:LINE: reason.")
+    p.add_argument("data", help="JSONL file or saved `datasets` folder")
+    p.add_argument("--config", help="run config TOML (weights, threshold, banned words)")
+    p.add_argument("--out", help="write one scored row per valid input row here (JSONL)")
+    p.add_argument("--json", action="store_true", help="print a summary object to stdout")
     p.set_defaults(func=_run)
 
 
+def scored_row(r: Any) -> dict[str, Any]:
+    """The output row of ``synapse score`` for one Record."""
+    return {"line": r.line, "shape": r.shape, "turns": r.turns,
+            "conversation_quality": r.conversation_quality, "bias_detection": r.bias_detection,
+            "reasoning_quality": r.reasoning_quality, "score": r.score, "label": r.label,
+            "metrics_source": r.metrics_source,
+            "banned_words": [{"word": b.word, "start": b.start, "end": b.end,
+                              "message": b.message} for b in r.banned],
+            "reasoning_problems": r.reasoning_problems, "triplets": len(r.triplets),
+            "reasons": r.reasons}
+
+
 def _run(args: argparse.Namespace) -> int:
-    print("synapse score: not built yet", file=sys.stderr)
-    return 2
+    from synapse_core.config import load_config
+    from synapse_core.data.load import DataError, iter_rows
+    from synapse_core.data.records import BadLine
+    from synapse_core.fileio import atomic_write_jsonl
+
+    config = load_config(args.config)
+    counts = {"rows": 0, "valid": 0, "invalid": 0, "desirable": 0, "undesirable": 0,
+              "flagged": 0}
+
+    def rows() -> Iterator[dict[str, Any]]:
+        for item in iter_rows(args.data, config):
+            counts["rows"] += 1
+            if isinstance(item, BadLine):
+                counts["invalid"] += 1
+                print(str(item), file=sys.stderr)
+                continue
+            counts["valid"] += 1
+            counts[item.label] += 1
+            counts["flagged"] += bool(item.banned)
+            yield scored_row(item)
+
+    try:
+        if args.out:
+            atomic_write_jsonl(args.out, rows())
+        else:
+            for _ in rows():
+                pass
+    except DataError as e:
+        print(f"synapse score: {e}", file=sys.stderr)
+        return 1
+    except OSError as e:
+        print(f"synapse score: {e}", file=sys.stderr)
+        return 1
+    if args.json:
+        print(json.dumps(counts))
+    else:
+        print(f"{counts['valid']} rows scored ({counts['desirable']} desirable, "
+              f"{counts['undesirable']} undesirable, {counts['flagged']} flagged), "
+              f"{counts['invalid']} bad lines" + (f" -> {args.out}" if args.out else ""),
+              file=sys.stderr)
+    return 0

@@ -1,0 +1,147 @@
+"""Dataset loading benchmark: bare JSON parsing vs load+score+label, and peak memory.
+
+    python benchmarks/data_bench.py            # 100k rows
+    python benchmarks/data_bench.py --rows 1000000
+    python benchmarks/data_bench.py --quick    # 20k rows, under a minute
+
+Generates N realistic rows (ShareGPT with quality_metrics, OpenAI messages with a reasoning
+field and computed metrics, prompt/completion, a few broken lines) into a temporary file, then
+measures (1) ``json.loads`` of every line, (2) ``iter_rows`` (parse, reasoning, banned words,
+score, label) feeding the browser's column store, which is what the app keeps in memory.
+Peak memory is the process's max RSS after the load. The figures are printed last, as one
+line holding one JSON object.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import json
+import random
+import resource
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+TOPICS = ["entropy", "photosynthesis", "recursion", "inflation", "plate tectonics", "vaccines",
+          "neural networks", "the French Revolution", "black holes", "supply and demand"]
+PREDS = ["causes", "is part of", "depends on", "measures", "explains", "contrasts with"]
+
+
+def reasoning_block(rng: random.Random, topic: str) -> str:
+    """A reasoning block in the reference schema (sometimes broken on purpose)."""
+    tris = "".join(f"<tri><subj>{topic}</subj><pred>{rng.choice(PREDS)}</pred>"
+                   f"<obj>{rng.choice(TOPICS)}</obj></tri>" for _ in range(rng.randint(2, 5)))
+    steps = "".join(f'<step index="{i}"' + (f' depends_on="{i - 1}"' if i > 1 else "")
+                    + f">step {i} about {topic}</step>" for i in range(1, rng.randint(2, 5)))
+    block = (f"<reasoning><mem><goal>Explain {topic}</goal><subgoal>build intuition</subgoal>"
+             f"<prog><done>defined terms</done><now>give an example</now></prog>"
+             f"<ctx>curious learner</ctx></mem><kg>{tris}</kg><logic><prop><sym>∀x (P(x) → Q(x))"
+             f"</sym><nat>every case of {topic} follows the rule</nat></prop><doubt><sym>◇¬Q</sym>"
+             f"<nat>there may be exceptions</nat></doubt></logic><chain>{steps}</chain>"
+             f"<reflect>is the analogy fair?</reflect></reasoning>")
+    if rng.random() < 0.05:
+        block = block.replace("</goal>", "").replace("</tri>", "", 1)
+    return block
+
+
+def answer(rng: random.Random, topic: str) -> str:
+    body = " ".join(f"{topic.capitalize()} matters because of reason {i}, which we can see in "
+                    f"everyday life when we look closely." for i in range(rng.randint(3, 8)))
+    if rng.random() < 0.05:
+        body += " Let us delve deeper."
+    return (f"🧙🏾‍♂️: {body}\n\n**Investigate**: what drives {topic}?\n**Explore**: where else "
+            f"does it appear?\n**Exploit**: how could you use it?")
+
+
+def make_row(rng: random.Random, i: int) -> str:
+    topic = rng.choice(TOPICS)
+    k = i % 10
+    if k == 9 and rng.random() < 0.1:
+        return '{"conversations": [ broken'
+    if k < 5:
+        obj = {"conversations": [{"from": "human", "value": f"Can you explain {topic}?"},
+                                 {"from": "gpt", "value": reasoning_block(rng, topic) + "\n"
+                                  + answer(rng, topic)}],
+               "quality_metrics": {"conversation_quality": round(rng.uniform(0.5, 1), 3),
+                                   "bias_detection": round(rng.uniform(0, 0.3), 3),
+                                   "reasoning_quality": round(rng.uniform(0.4, 1), 3)}}
+    elif k < 8:
+        obj = {"messages": [{"role": "system", "content": "You are Professor Synapse."},
+                            {"role": "user", "content": f"Teach me {topic}."},
+                            {"role": "assistant", "content": answer(rng, topic),
+                             "reasoning": reasoning_block(rng, topic)}]}
+    elif k == 8:
+        obj = {"prompt": f"What is {topic}?", "completion": answer(rng, topic),
+               "label": rng.random() < 0.5}
+    else:
+        obj = {"text": answer(rng, topic)}
+    return json.dumps(obj, ensure_ascii=False)
+
+
+def generate(path: Path, rows: int, seed: int = 0) -> int:
+    rng = random.Random(seed)
+    with open(path, "w", encoding="utf-8") as fh:
+        for i in range(rows):
+            fh.write(make_row(rng, i))
+            fh.write("\n")
+    return path.stat().st_size
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--rows", type=int, default=100_000)
+    ap.add_argument("--quick", action="store_true", help="20k rows (under a minute)")
+    ap.add_argument("--keep", type=Path, help="write the generated file here and keep it")
+    args = ap.parse_args(argv)
+    rows = 20_000 if args.quick else args.rows
+
+    from synapse_core.config import RunConfig
+    from synapse_core.data.load import iter_rows
+    from synapse_core.data.records import BadLine
+    from synapse_core.data.table import RowTable
+
+    with tempfile.TemporaryDirectory() as tmp:
+        path = args.keep or Path(tmp) / "bench.jsonl"
+        t0 = time.perf_counter()
+        size = generate(path, rows)
+        print(f"generated {rows} rows, {size / 1e6:.1f} MB in {time.perf_counter() - t0:.1f} s",
+              file=sys.stderr)
+        gc.collect()
+        rss_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+        t0 = time.perf_counter()
+        n = 0
+        with open(path, "rb") as fh:
+            for raw in fh:
+                try:
+                    json.loads(raw)
+                    n += 1
+                except json.JSONDecodeError:
+                    pass
+        t_json = time.perf_counter() - t0
+        config = RunConfig()
+        table = RowTable()
+        bad = 0
+        t0 = time.perf_counter()
+        for item in iter_rows(path, config):
+            if isinstance(item, BadLine):
+                bad += 1
+            else:
+                table.add(item)
+        t_load = time.perf_counter() - t0
+        table.seal()
+        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    json_rps = rows / t_json
+    load_rps = rows / t_load
+    figures = {"rows": rows, "file_mb": round(size / 1e6, 1), "valid": len(table), "bad": bad,
+               "json_rows_per_s": round(json_rps), "load_score_label_rows_per_s": round(load_rps),
+               "ratio": round(load_rps / json_rps, 3), "peak_rss_mb": round(peak),
+               "rss_before_load_mb": round(rss_before),
+               "table_mb": round(table.nbytes / 1e6, 1)}
+    print(json.dumps(figures))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

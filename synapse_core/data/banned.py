@@ -1,0 +1,132 @@
+"""Banned words: find them in the data, and suppress them at generation time.
+
+Matching rules (tested in ``tests/core/test_data_banned.py``):
+
+* case-insensitive and Unicode-normalised (NFKC), so ``Ｄｅｌｖｅ`` and ``DELVE`` match ``delve``;
+* whole words only: a match may not touch a letter, digit or underscore on either side, and a
+  hyphen or apostrophe *joining* word characters counts as part of the word. So ``Ah`` matches
+  in "Ah, I see" and "—Ah!" but not in "Aha", "ah-ha" or "Ah's"; ``delve`` does not match
+  "delves" (list inflections you want banned explicitly);
+* offsets always refer to the original text, so the browser can highlight them.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from typing import Any, Iterable, Sequence
+
+from synapse_core.data.records import BannedMatch
+
+_JOINERS = "-'\u2019\u2010\u2011"
+
+
+class BannedMatcher:
+    """A compiled whole-word matcher for a list of words (see the module doc for the rules)."""
+
+    def __init__(self, words: Iterable[str]) -> None:
+        self.words = [w for w in dict.fromkeys(_norm(w).strip() for w in words) if w]
+        self._canon = {w.casefold(): w for w in self.words}
+        self._lower = tuple(w.lower() for w in self.words)
+        if self.words:
+            alt = "|".join(re.escape(w) for w in sorted(self.words, key=len, reverse=True))
+            j = re.escape(_JOINERS)
+            self._re: re.Pattern[str] | None = re.compile(
+                rf"(?<!\w)(?<!\w[{j}])(?:{alt})(?!\w)(?![{j}]\w)", re.IGNORECASE)
+        else:
+            self._re = None
+
+    def __bool__(self) -> bool:
+        return self._re is not None
+
+    def find(self, text: str, message: int = 0) -> list[BannedMatch]:
+        """Every match in ``text`` as ``BannedMatch`` (offsets into ``text`` itself)."""
+        if self._re is None or not text:
+            return []
+        if text.isascii() or unicodedata.is_normalized("NFKC", text):
+            low = text.lower()  # cheap C prefilter: most texts hold none of the words
+            if not any(w in low for w in self._lower):
+                return []
+            return [BannedMatch(self._canonical(m.group()), m.start(), m.end(), message)
+                    for m in self._re.finditer(text)]
+        normed, back = _norm_with_map(text)
+        return [BannedMatch(self._canonical(m.group()), back[m.start()], back[m.end()], message)
+                for m in self._re.finditer(normed)]
+
+    def find_in_messages(self, contents: Sequence[str]) -> list[BannedMatch]:
+        """Matches in a list of message texts, each tagged with its message index."""
+        out: list[BannedMatch] = []
+        for i, text in enumerate(contents):
+            out.extend(self.find(text, i))
+        return out
+
+    def _canonical(self, found: str) -> str:
+        return self._canon.get(found.casefold(), found)
+
+
+def matcher_from_config(config: Any) -> BannedMatcher:
+    """The matcher for a RunConfig (an empty one when the policy is ``keep``)."""
+    bw = config.banned_words
+    return BannedMatcher([] if bw.policy == "keep" else bw.words)
+
+
+def _norm(text: str) -> str:
+    return unicodedata.normalize("NFKC", text)
+
+
+def _norm_with_map(text: str) -> tuple[str, list[int]]:
+    """NFKC per character, with ``back[i]`` = offset in ``text`` of normalised char ``i``."""
+    parts: list[str] = []
+    back: list[int] = []
+    for i, ch in enumerate(text):
+        n = unicodedata.normalize("NFKC", ch) if not ch.isascii() else ch
+        parts.append(n)
+        back.extend([i] * len(n))
+    back.append(len(text))
+    return "".join(parts), back
+
+
+# ---------------------------------------------------------------------------------------------
+# generation-time suppression
+
+
+def word_variants(word: str) -> list[str]:
+    """The surface forms a tokenizer may produce for ``word``: as is, lower, Capitalised and
+    UPPER, each with and without a leading space."""
+    forms = dict.fromkeys([word, word.lower(), word[:1].upper() + word[1:].lower(), word.upper()])
+    return [v for f in forms for v in (f, " " + f)]
+
+
+def banned_token_ids(tokenizer: Any, words: Iterable[str]) -> list[list[int]]:
+    """Token-id sequences for every variant of every word (for ``bad_words_ids``), deduplicated."""
+    seen: dict[tuple[int, ...], None] = {}
+    for word in words:
+        word = _norm(word).strip()
+        if not word:
+            continue
+        for form in word_variants(word):
+            ids = tokenizer.encode(form, add_special_tokens=False)
+            if ids:
+                seen.setdefault(tuple(int(i) for i in ids), None)
+    return [list(k) for k in seen]
+
+
+def banned_words_bias(tokenizer: Any, words: Iterable[str],
+                      bias: float = -100.0) -> dict[tuple[int, ...], float]:
+    """A transformers ``sequence_bias`` mapping each variant's token ids to ``bias``
+    (the reference used -100)."""
+    return {tuple(ids): float(bias) for ids in banned_token_ids(tokenizer, words)}
+
+
+sequence_bias = banned_words_bias
+"""Alias: the name transformers gives the generate() argument."""
+
+
+def llama_logit_bias(tokenizer: Any, words: Iterable[str],
+                     bias: float = -100.0) -> dict[int, float]:
+    """llama.cpp ``logit_bias`` (per token, not per sequence): the first token of each variant.
+
+    Only single-token variants are biased; biasing the first token of a multi-token word would
+    also suppress every other word that starts with it, so those are left to ``bad_words_ids``.
+    """
+    return {ids[0]: float(bias) for ids in banned_token_ids(tokenizer, words) if len(ids) == 1}

@@ -1,0 +1,218 @@
+"""Stream a dataset: JSONL of any size (bounded memory) or a saved ``datasets`` folder.
+
+``iter_rows`` yields a ``Record`` per valid row and a ``BadLine`` per row set aside (invalid
+JSON, wrong types, empty conversation, unknown role, non-UTF-8 bytes, a line over
+``data.max_line_bytes``). Blank lines are not rows and are skipped. A missing or empty file
+raises ``DataError``. The input is opened read-only and never modified.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterator
+
+from synapse_core.data.banned import BannedMatcher, matcher_from_config
+from synapse_core.data.records import BadLine, Record
+from synapse_core.data.rows import RowError, build_record
+from synapse_core.paths import demo_dataset_path
+
+
+class DataError(OSError):
+    """The dataset cannot be read at all (missing, empty, not a dataset)."""
+
+
+def resolve_data_path(config: Any) -> Path:
+    """``data.path`` resolved against the config file; empty means the embedded demo."""
+    if not config.data.path:
+        return demo_dataset_path()
+    return config.resolve_path(config.data.path)
+
+
+def content_hash(data: bytes) -> str:
+    """Short stable hash of a row's bytes (decisions are keyed by line and this)."""
+    return hashlib.blake2b(data, digest_size=8).hexdigest()
+
+
+def _json_reason(e: json.JSONDecodeError) -> str:
+    return f"invalid JSON: {e.msg} (column {e.colno})"
+
+
+def parse_line(data: bytes, line: int, path: str, config: Any, matcher: BannedMatcher,
+               offset: int = -1) -> Record | BadLine | None:
+    """One JSONL line (bytes, without the size check) to a Record, a BadLine, or None if blank."""
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as e:
+        return BadLine(path, line, f"not UTF-8: byte 0x{data[e.start]:02x} at column {e.start + 1}")
+    if not text.strip():
+        return None
+    try:
+        obj = json.loads(text)
+    except json.JSONDecodeError as e:
+        return BadLine(path, line, _json_reason(e))
+    except RecursionError:
+        return BadLine(path, line, "invalid JSON: nested too deeply")
+    try:
+        return build_record(obj, line, config, matcher, content_hash(data.strip()), offset)
+    except RowError as e:
+        return BadLine(path, line, str(e))
+
+
+def _is_dataset_dir(p: Path) -> bool:
+    return p.is_dir() and any((p / n).exists() for n in
+                              ("dataset_info.json", "state.json", "dataset_dict.json"))
+
+
+def iter_rows(path: str | Path, config: Any, *, stop: threading.Event | None = None,
+              progress: Any = None) -> Iterator[Record | BadLine]:
+    """Every row of ``path`` (JSONL file or saved ``datasets`` folder), in order.
+
+    ``stop`` ends the stream early; ``progress(bytes_read, total_bytes)`` is called every
+    few thousand lines (rows instead of bytes for a ``datasets`` folder).
+    """
+    p = Path(path)
+    if _is_dataset_dir(p):
+        yield from _iter_dataset(p, config, stop, progress)
+        return
+    if p.is_dir():
+        raise DataError(f"{p}: a folder that is not a saved `datasets` dataset")
+    try:
+        total = p.stat().st_size
+    except FileNotFoundError:
+        raise DataError(f"{p}: no such file") from None
+    if total == 0:
+        raise DataError(f"{p}: the file is empty (no rows)")
+    limit = config.data.max_line_bytes
+    matcher = matcher_from_config(config)
+    spath = str(path)
+    any_row = False
+    with open(p, "rb") as fh:
+        offset = 0
+        line = 0
+        readline = fh.readline
+        while True:
+            data = readline(limit + 1)
+            if not data:
+                break
+            line += 1
+            start = offset
+            offset += len(data)
+            if len(data) > limit and not data.endswith(b"\n") or len(data.rstrip(b"\r\n")) > limit:
+                size = len(data)
+                while not data.endswith(b"\n"):  # drain the rest of the long line in chunks
+                    data = readline(1 << 20)
+                    if not data:
+                        break
+                    size += len(data)
+                    offset += len(data)
+                any_row = True
+                yield BadLine(spath, line, f"line is {size} bytes, over data.max_line_bytes="
+                                           f"{limit}")
+                continue
+            item = parse_line(data, line, spath, config, matcher, start)
+            if item is not None:
+                any_row = True
+                yield item
+            if line % 2048 == 0:
+                if progress is not None:
+                    progress(offset, total)
+                if stop is not None and stop.is_set():
+                    return
+        if progress is not None:
+            progress(offset, total)
+    if not any_row:
+        raise DataError(f"{p}: the file has no rows (only blank lines)")
+
+
+def _load_dataset(p: Path) -> Any:
+    import datasets  # heavy (pyarrow): only when a saved dataset is opened
+
+    ds = datasets.load_from_disk(str(p))
+    if isinstance(ds, datasets.DatasetDict):
+        if not ds:
+            raise DataError(f"{p}: the DatasetDict has no splits")
+        ds = ds["train"] if "train" in ds else ds[next(iter(ds))]
+    return ds
+
+
+def _iter_dataset(p: Path, config: Any, stop: threading.Event | None,
+                  progress: Any) -> Iterator[Record | BadLine]:
+    ds = _load_dataset(p)
+    total = len(ds)
+    if total == 0:
+        raise DataError(f"{p}: the dataset has no rows")
+    matcher = matcher_from_config(config)
+    for i, row in enumerate(ds, 1):
+        obj = {k: v for k, v in row.items() if v is not None}
+        try:
+            data = json.dumps(obj, ensure_ascii=False, sort_keys=True).encode("utf-8")
+            yield build_record(obj, i, config, matcher, content_hash(data), -1)
+        except RowError as e:
+            yield BadLine(str(p), i, str(e))
+        if i % 2048 == 0:
+            if progress is not None:
+                progress(i, total)
+            if stop is not None and stop.is_set():
+                return
+    if progress is not None:
+        progress(total, total)
+
+
+def read_record(path: str | Path, line: int, offset: int, config: Any) -> Record | BadLine:
+    """Re-read one row for the detail view: by byte offset in a JSONL file, by index in a
+    ``datasets`` folder."""
+    p = Path(path)
+    matcher = matcher_from_config(config)
+    if _is_dataset_dir(p):
+        obj = {k: v for k, v in _load_dataset(p)[line - 1].items() if v is not None}
+        data = json.dumps(obj, ensure_ascii=False, sort_keys=True).encode("utf-8")
+        try:
+            return build_record(obj, line, config, matcher, content_hash(data), -1)
+        except RowError as e:
+            return BadLine(str(path), line, str(e))
+    with open(p, "rb") as fh:
+        fh.seek(offset)
+        data = fh.readline(config.data.max_line_bytes + 1)
+    item = parse_line(data, line, str(path), config, matcher, offset)
+    if item is None:
+        return BadLine(str(path), line, "blank line (the file changed since it was loaded?)")
+    return item
+
+
+@dataclass
+class LoadBatch:
+    """A batch of rows read so far, for the browser's progress and the graph."""
+
+    records: list[Record] = field(default_factory=list)
+    bad: list[BadLine] = field(default_factory=list)
+    bytes_read: int = 0
+    total_bytes: int = 0
+    done: bool = False
+
+
+def iter_batches(path: str | Path, config: Any, *, batch_size: int = 2000,
+                 stop: threading.Event | None = None) -> Iterator[LoadBatch]:
+    """``iter_rows`` grouped into batches of about ``batch_size`` rows, with progress; the last
+    batch has ``done=True``."""
+    pos = [0, 0]
+
+    def progress(done: int, total: int) -> None:
+        pos[0], pos[1] = done, total
+
+    batch = LoadBatch()
+    for item in iter_rows(path, config, stop=stop, progress=progress):
+        if isinstance(item, BadLine):
+            batch.bad.append(item)
+        else:
+            batch.records.append(item)
+        if len(batch.records) + len(batch.bad) >= batch_size:
+            batch.bytes_read, batch.total_bytes = pos
+            yield batch
+            batch = LoadBatch()
+    batch.bytes_read, batch.total_bytes = pos
+    batch.done = True
+    yield batch

@@ -1,0 +1,162 @@
+"""Scores and labels: the reference formula, and the computed metrics used when a row does
+not carry ``quality_metrics``.
+
+``score = w_conversation*conversation_quality - w_bias*bias_detection
++ w_reasoning*reasoning_quality`` (1.0, 0.5, 0.75 by default), computed in exactly that
+order so rows with given metrics get the reference's label bit for bit. Each computed metric
+returns its reasons ("-0.2 answer looks cut off") so the browser can explain a score.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any, Sequence
+
+from synapse_core.data.records import Message, Reasoning
+
+WIZARD = "\U0001f9d9"
+"""The wizard emoji the reference answers start with (any skin tone / gender variant)."""
+FOLLOW_UP_WORDS = ("investigate", "explore", "exploit")
+_SENTENCE_SPLIT = re.compile(r"(?<=[.!?])\s+|\n+")
+_ENDS_OK = re.compile(r"""[.!?:;)\]}"'*`»”’…\u2026]\s*$|[\U0001F300-\U0001FAFF\u2600-\u27BF]\s*$""")
+
+
+def combine(cq: float, bias: float, rq: float, scoring: Any) -> float:
+    """The reference score formula with the configured weights."""
+    return scoring.w_conversation * cq - scoring.w_bias * bias + scoring.w_reasoning * rq
+
+
+def label_for(score: float, scoring: Any) -> str:
+    """``desirable`` when ``score >= threshold``, else ``undesirable``."""
+    return "desirable" if score >= scoring.threshold else "undesirable"
+
+
+def conversation_quality(messages: Sequence[Message]) -> tuple[float, list[str]]:
+    """Turn structure, answer present and proportionate, reference reply format, repetition,
+    truncation. Starts at 1.0; every penalty is a reason."""
+    reasons: list[str] = []
+    penalty = 0.0
+
+    def pen(amount: float, why: str) -> None:
+        nonlocal penalty
+        penalty += amount
+        reasons.append(f"-{amount:g} {why}")
+
+    turns = [m for m in messages if m.role != "system"]
+    users = [m for m in turns if m.role == "user"]
+    answers = [m for m in turns if m.role == "assistant"]
+    if not users:
+        pen(0.3, "no user turn")
+    if not answers:
+        pen(0.6, "no assistant answer")
+        return max(0.0, round(1.0 - penalty, 4)), reasons
+    if turns and turns[-1].role != "assistant":
+        pen(0.2, "the conversation ends on a user turn, not an answer")
+    bad_order = sum(1 for a, b in zip(turns, turns[1:]) if a.role == b.role)
+    if bad_order:
+        pen(min(0.3, 0.1 * bad_order), f"{bad_order} turn(s) out of user/assistant alternation")
+    last = answers[-1].content.strip()
+    words = len(last.split())
+    if not last:
+        pen(0.5, "the last answer is empty")
+    elif words < 20:
+        pen(0.2, f"the answer is very short ({words} words)")
+    elif words > 2000:
+        pen(0.1, f"the answer is very long ({words} words)")
+    if last:
+        prompt_words = len(users[-1].content.split()) if users else 0
+        if prompt_words > 200 and words < prompt_words // 20:
+            pen(0.1, f"the answer ({words} words) is tiny for the prompt ({prompt_words} words)")
+        if WIZARD not in last[:8]:
+            pen(0.1, "no in-character opening (the reference answers start with 🧙)")
+        low = last.lower()
+        follow = sum(1 for w in FOLLOW_UP_WORDS if w in low)
+        questions = last.count("?")
+        if follow < 3 and questions < 3:
+            pen(0.1, "fewer than three follow-up questions (investigate / explore / exploit)")
+        rep = _repetition(last)
+        if rep >= 0.2:
+            pen(round(min(0.3, rep), 2), f"{rep:.0%} of the sentences are repeated")
+        if last.count("```") % 2:
+            pen(0.15, "an unclosed code block: the answer looks cut off")
+        elif not _ENDS_OK.search(last):
+            pen(0.15, "the answer ends mid-sentence: it looks cut off")
+    if not reasons:
+        reasons.append("1.0 well-formed turns, complete in-character answer with follow-ups")
+    return max(0.0, round(1.0 - penalty, 4)), reasons
+
+
+def _repetition(text: str) -> float:
+    """Share of sentences (over 20 characters) that repeat an earlier one."""
+    seen: set[str] = set()
+    total = dup = 0
+    for s in _SENTENCE_SPLIT.split(text):
+        s = " ".join(s.lower().split())
+        if len(s) <= 20:
+            continue
+        total += 1
+        if s in seen:
+            dup += 1
+        seen.add(s)
+    return dup / total if total else 0.0
+
+
+def reasoning_quality(reasonings: Sequence[Reasoning | None]) -> tuple[float, list[str]]:
+    """Mean over assistant messages of: schema completeness (0.25), triplets (0.25), chain
+    steps with valid ``depends_on`` (0.2), logic items with both sym and nat (0.2), and a clean
+    parse (0.1, minus 0.025 per problem)."""
+    if not reasonings:
+        return 0.0, ["0 no assistant message"]
+    present = [r for r in reasonings if r is not None]
+    if not present:
+        return 0.0, ["0 no <reasoning> block"]
+    scores: list[float] = []
+    reasons: list[str] = []
+    multi = len(reasonings) > 1
+    for i, r in enumerate(reasonings):
+        tag = f"answer {i + 1}: " if multi else ""
+        if r is None:
+            scores.append(0.0)
+            reasons.append(f"{tag}0 no <reasoning> block")
+            continue
+        s, why = _one_reasoning(r)
+        scores.append(s)
+        reasons.extend(tag + w for w in why)
+    return round(sum(scores) / len(scores), 4), reasons
+
+
+def _one_reasoning(r: Reasoning) -> tuple[float, list[str]]:
+    why: list[str] = []
+    parts = {"goal": bool(r.goal), "progress": bool(r.done or r.now), "kg": bool(r.triplets),
+             "logic": bool(r.logic), "chain": bool(r.steps)}
+    have = sum(parts.values())
+    completeness = 0.25 * have / len(parts)
+    missing = [k for k, v in parts.items() if not v]
+    why.append(f"+{completeness:.3g}/0.25 schema: {have}/5 sections"
+               + (f" (missing {', '.join(missing)})" if missing else ""))
+    valid, bad = len(r.triplets), len(r.malformed_triplets)
+    tri = 0.25 * min(1.0, valid / 3) * (valid / (valid + bad) if valid + bad else 0.0)
+    why.append(f"+{tri:.3g}/0.25 triplets: {valid} valid, {bad} malformed (3+ valid = full)")
+    chain = 0.0
+    if r.steps:
+        known: set[int] = set()
+        ok = 0
+        for st in r.steps:
+            if all(d in known for d in st.depends_on):
+                ok += 1
+            known.add(st.index)
+        chain = 0.2 * min(1.0, len(r.steps) / 3) * ok / len(r.steps)
+        why.append(f"+{chain:.3g}/0.2 chain: {len(r.steps)} steps, {len(r.steps) - ok} with "
+                   "depends_on pointing at no earlier step")
+    else:
+        why.append("+0/0.2 chain: no steps")
+    logic = 0.0
+    if r.logic:
+        both = sum(1 for li in r.logic if li.sym and li.nat)
+        logic = 0.2 * min(1.0, len(r.logic) / 2) * both / len(r.logic)
+        why.append(f"+{logic:.3g}/0.2 logic: {len(r.logic)} items, {both} with both sym and nat")
+    else:
+        why.append("+0/0.2 logic: no items")
+    clean = max(0.0, 0.1 - 0.025 * len(r.problems))
+    why.append(f"+{clean:.3g}/0.1 parse: {len(r.problems)} problem(s)")
+    return completeness + tri + chain + logic + clean, why

@@ -1,0 +1,239 @@
+"""A compact column store of the scored rows: what the browser keeps for a million rows.
+
+One numpy array per summary column (about 70 bytes a row), grown by doubling. The full
+``Record`` of a row is re-read from the file by byte offset when the user opens it
+(``load.read_record``). Filtering and sorting return an index array (the "view"); the table
+widget renders only the visible slice of it.
+
+Filter language (space-separated terms, all must hold):
+``label:desirable`` ``label:undesirable`` ``shape:messages`` ``source:given``
+``decision:accept|reject|none``, comparisons on ``score cq bias rq turns banned problems line``
+with ``< <= > >= = !=`` (``score<0.5``, ``banned>0``), and any other word or "quoted phrase" is a
+case-insensitive text search of the raw row (done by ``search_lines`` over the file).
+"""
+
+from __future__ import annotations
+
+import re
+import shlex
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable, Iterable
+
+import numpy as np
+
+from synapse_core.data.records import Record
+
+SHAPES = ("sharegpt", "messages", "prompt_completion", "text")
+DECISIONS = {"none": 0, "accept": 1, "reject": -1}
+_COLS: dict[str, Any] = {
+    "line": np.int64, "offset": np.int64, "shape": np.uint8, "turns": np.uint16,
+    "cq": np.float64, "bias": np.float64, "rq": np.float64, "score": np.float64,
+    "label": np.uint8, "banned": np.uint32, "problems": np.uint32, "given": np.uint8,
+    "hash": np.uint64, "decision": np.int8,
+}
+NUMERIC_FILTERS = ("score", "cq", "bias", "rq", "turns", "banned", "problems", "line")
+_CMP_RE = re.compile(r"^(%s)(<=|>=|!=|==|<|>|=)(-?\d+(?:\.\d*)?|-?\.\d+)$" % "|".join(NUMERIC_FILTERS))
+_OPS: dict[str, Callable[[np.ndarray, float], np.ndarray]] = {
+    "<": np.less, "<=": np.less_equal, ">": np.greater, ">=": np.greater_equal,
+    "=": np.equal, "==": np.equal, "!=": np.not_equal,
+}
+
+
+class FilterError(ValueError):
+    """A filter term that cannot be understood; the message says which and why."""
+
+
+@dataclass
+class Filter:
+    """A parsed filter: column predicates plus free-text terms (searched in the file)."""
+
+    predicates: list[tuple[str, str, Any]]
+    text: list[str]
+
+
+def parse_filter(expr: str) -> Filter:
+    """Parse the filter language (see the module doc). Raises FilterError on bad terms."""
+    try:
+        terms = shlex.split(expr)
+    except ValueError as e:
+        raise FilterError(f"filter: {e}") from None
+    preds: list[tuple[str, str, Any]] = []
+    text: list[str] = []
+    for term in terms:
+        m = _CMP_RE.match(term)
+        if m:
+            preds.append((m.group(1), m.group(2), float(m.group(3))))
+            continue
+        key, sep, value = term.partition(":")
+        if sep and key in ("label", "shape", "source", "decision"):
+            value = value.lower()
+            allowed = {"label": ("desirable", "undesirable"), "shape": SHAPES,
+                       "source": ("given", "computed"), "decision": tuple(DECISIONS)}[key]
+            if value not in allowed:
+                raise FilterError(f"{key}:{value}: choose one of {', '.join(allowed)}")
+            preds.append((key, ":", value))
+            continue
+        if any(op in term for op in "<>") or (sep and key in NUMERIC_FILTERS):
+            raise FilterError(f"{term!r}: write comparisons as e.g. score<0.5 or banned>0")
+        text.append(term)
+    return Filter(preds, text)
+
+
+class RowTable:
+    """Growable column store of the summary of every valid row."""
+
+    def __init__(self, capacity: int = 4096) -> None:
+        self._n = 0
+        self._cols = {k: np.zeros(capacity, dtype=t) for k, t in _COLS.items()}
+        self._pos: dict[int, int] = {}
+
+    def __len__(self) -> int:
+        return self._n
+
+    @property
+    def nbytes(self) -> int:
+        """Bytes held by the columns (capacity included)."""
+        return sum(a.nbytes for a in self._cols.values())
+
+    def col(self, name: str) -> np.ndarray:
+        """The live slice of one column (a view; do not keep across ``add``)."""
+        return self._cols[name][: self._n]
+
+    def _grow(self, need: int) -> None:
+        cap = len(self._cols["line"])
+        if need <= cap:
+            return
+        while cap < need:
+            cap *= 2
+        for k, a in self._cols.items():
+            b = np.zeros(cap, dtype=a.dtype)
+            b[: self._n] = a[: self._n]
+            self._cols[k] = b
+
+    def add(self, r: Record) -> None:
+        """Append one record's summary."""
+        self.extend((r,))
+
+    def extend(self, records: Iterable[Record]) -> None:
+        """Append the summaries of several records."""
+        recs = list(records)
+        if not recs:
+            return
+        n0 = self._n
+        self._grow(n0 + len(recs))
+        c = self._cols
+        sl = slice(n0, n0 + len(recs))
+        c["line"][sl] = [r.line for r in recs]
+        c["offset"][sl] = [r.offset for r in recs]
+        c["shape"][sl] = [SHAPES.index(r.shape) for r in recs]
+        c["turns"][sl] = [min(65535, r.turns) for r in recs]
+        c["cq"][sl] = [r.conversation_quality for r in recs]
+        c["bias"][sl] = [r.bias_detection for r in recs]
+        c["rq"][sl] = [r.reasoning_quality for r in recs]
+        c["score"][sl] = [r.score for r in recs]
+        c["label"][sl] = [r.label == "desirable" for r in recs]
+        c["banned"][sl] = [len(r.banned) for r in recs]
+        c["problems"][sl] = [len(r.reasoning_problems) for r in recs]
+        c["given"][sl] = [r.metrics_source == "given" for r in recs]
+        c["hash"][sl] = [int(r.content_hash, 16) if r.content_hash else 0 for r in recs]
+        for i, r in enumerate(recs, n0):
+            self._pos[r.line] = i
+        self._n = n0 + len(recs)
+
+    def seal(self) -> None:
+        """Drop spare capacity once loading is done."""
+        for k, a in self._cols.items():
+            self._cols[k] = a[: self._n].copy()
+
+    def index_of(self, line: int) -> int | None:
+        """Row index of a source line, or None when that line is not a valid row."""
+        return self._pos.get(line)
+
+    def row(self, i: int) -> dict[str, Any]:
+        """One row's summary as plain values (for display)."""
+        c = self._cols
+        return {"line": int(c["line"][i]), "offset": int(c["offset"][i]),
+                "shape": SHAPES[c["shape"][i]], "turns": int(c["turns"][i]),
+                "cq": float(c["cq"][i]), "bias": float(c["bias"][i]), "rq": float(c["rq"][i]),
+                "score": float(c["score"][i]),
+                "label": "desirable" if c["label"][i] else "undesirable",
+                "banned": int(c["banned"][i]), "problems": int(c["problems"][i]),
+                "source": "given" if c["given"][i] else "computed",
+                "hash": f"{int(c['hash'][i]):016x}", "decision": int(c["decision"][i])}
+
+    def set_decision(self, line: int, decision: str) -> None:
+        """Record an accept/reject/none for a line (for the decision filter and counts)."""
+        i = self._pos.get(line)
+        if i is not None:
+            self._cols["decision"][i] = DECISIONS[decision]
+
+    # -----------------------------------------------------------------------------------------
+    def mask(self, flt: Filter, text_lines: set[int] | None = None) -> np.ndarray:
+        """Boolean mask of the rows matching the column predicates (and the text hits)."""
+        m = np.ones(self._n, dtype=bool)
+        for key, op, value in flt.predicates:
+            if op == ":":
+                if key == "label":
+                    m &= self.col("label") == (value == "desirable")
+                elif key == "shape":
+                    m &= self.col("shape") == SHAPES.index(value)
+                elif key == "source":
+                    m &= self.col("given") == (value == "given")
+                else:
+                    m &= self.col("decision") == DECISIONS[value]
+            else:
+                m &= _OPS[op](self.col(key), value)
+        if flt.text:
+            hits = np.fromiter(text_lines or (), dtype=np.int64)
+            m &= np.isin(self.col("line"), hits)
+        return m
+
+    def view(self, flt: Filter | None = None, sort: str | None = None, descending: bool = False,
+             text_lines: set[int] | None = None) -> np.ndarray:
+        """Row indices matching ``flt``, ordered by ``sort`` (stable; ties by line)."""
+        idx = (np.nonzero(self.mask(flt, text_lines))[0] if flt and (flt.predicates or flt.text)
+               else np.arange(self._n))
+        if sort and sort != "line":
+            key = self.col(sort)[idx]
+            order = np.argsort(-key if descending and key.dtype.kind == "f" else key, kind="stable")
+            if descending and key.dtype.kind != "f":
+                order = order[::-1]
+            idx = idx[order]
+        elif descending:
+            idx = idx[::-1]
+        return idx
+
+    def counts(self, bad_lines: int = 0) -> dict[str, int]:
+        """The summary: rows, bad lines, desirable, undesirable, flagged, overridden."""
+        lab = self.col("label")
+        des = int(lab.sum())
+        return {"rows": self._n, "bad_lines": bad_lines, "desirable": des,
+                "undesirable": self._n - des, "flagged": int((self.col("banned") > 0).sum()),
+                "overridden": int((self.col("decision") != 0).sum())}
+
+
+def search_lines(path: str | Path, terms: list[str], stop: Any = None) -> set[int]:
+    """Lines of a JSONL file (or rows of a saved dataset) whose raw text contains every term,
+    case-insensitively (ASCII case folding; other text must match exactly)."""
+    p = Path(path)
+    needles = [t.lower().encode("utf-8") for t in terms]
+    alt = [t.lower().encode("unicode_escape").replace(b"\\\\u", b"\\u") for t in terms]
+    hits: set[int] = set()
+    if p.is_dir():
+        from synapse_core.data.load import _load_dataset
+        import json
+
+        for i, row in enumerate(_load_dataset(p), 1):
+            s = json.dumps(row, ensure_ascii=False).lower().encode("utf-8")
+            if all(n in s for n in needles):
+                hits.add(i)
+        return hits
+    with open(p, "rb") as fh:
+        for line, raw in enumerate(fh, 1):
+            low = raw.lower()
+            if all(n in low or a in low for n, a in zip(needles, alt)):
+                hits.add(line)
+            if stop is not None and line % 8192 == 0 and stop.is_set():
+                break
+    return hits
