@@ -1,0 +1,36 @@
+"""SIGTERM/SIGHUP (an SSH drop, a scheduler's stop) become a clean checkpoint-and-stop.
+
+Only the main thread may install signal handlers, so the CLI installs these; the app
+installs its own and calls ``control.stop("signal")`` from them.
+"""
+
+from __future__ import annotations
+
+import signal
+import threading
+from typing import Any, Callable
+
+from synapse_core.training.control import RunControl
+
+
+def install_signal_handlers(control: RunControl) -> Callable[[], None]:
+    """Route SIGTERM and SIGHUP to ``control.stop("signal")``; returns a function that puts
+    the previous handlers back. A no-op outside the main thread."""
+    if threading.current_thread() is not threading.main_thread():
+        return lambda: None
+    wanted = [s for s in (getattr(signal, "SIGTERM", None), getattr(signal, "SIGHUP", None))
+              if s is not None]
+    previous: dict[int, Any] = {}
+
+    def handler(signum: int, frame: Any) -> None:
+        # only sets flags: the engine checkpoints and stops at the end of the current step
+        control.stop("signal")
+
+    for sig in wanted:
+        previous[sig] = signal.signal(sig, handler)
+
+    def restore() -> None:
+        for sig, old in previous.items():
+            signal.signal(sig, old)
+
+    return restore
