@@ -1,0 +1,185 @@
+"""Run one export job's steps: merge -> convert -> mmproj -> quantize -> verify.
+
+Everything is written into a hidden staging folder ``OUT/.NAME.partial/``; only when every step
+passed (verification included) is it renamed to ``OUT/NAME/``. A cancelled or failed job
+removes its staging folder, so no file that looks finished is ever left behind.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import threading
+import time
+from pathlib import Path
+from typing import Callable
+
+from synapse_core.events import EventSink, LogLine
+from synapse_core.export.errors import ExportCancelled, ExportError, VerificationFailed
+from synapse_core.export.events import ExportProgressed, ExportStepFinished
+from synapse_core.export.jobs import ExportJob
+
+OnChange = Callable[[ExportJob], None]
+
+
+def staging_dir(out_dir: Path, job: ExportJob) -> Path:
+    """Where a job's files are written until it is verified."""
+    return Path(out_dir) / f".{job.name}.partial"
+
+
+def final_dir(out_dir: Path, job: ExportJob) -> Path:
+    """Where a verified job's files end up."""
+    return Path(out_dir) / job.name
+
+
+class _Runner:
+    def __init__(self, job: ExportJob, out_dir: Path, sink: EventSink,
+                 cancel: threading.Event, on_change: OnChange) -> None:
+        self.job, self.out_dir, self.sink = job, Path(out_dir), sink
+        self.cancel, self.on_change = cancel, on_change
+        self._last_save = 0.0
+
+    def log(self, msg: str, level: str = "info") -> None:
+        self.job.log.append(msg)
+        self.sink.emit(LogLine(msg, level, source=f"export {self.job.id}"))
+
+    def progress(self, step: str, fraction: float, message: str = "") -> None:
+        st = self.job.steps[step]
+        st.progress = max(0.0, min(1.0, fraction))
+        st.detail = message
+        self.sink.emit(ExportProgressed(self.job.id, step, st.progress, message))
+        now = time.monotonic()
+        if now - self._last_save > 1.0:  # persist at most once a second
+            self._last_save = now
+            self.on_change(self.job)
+
+    def check(self) -> None:
+        if self.cancel.is_set():
+            raise ExportCancelled("cancelled by the user")
+
+    def step(self, name: str, fn: Callable[[], str], skip_reason: str = "") -> None:
+        self.check()
+        st = self.job.steps[name]
+        if skip_reason:
+            st.state, st.detail = "skipped", skip_reason
+            self.log(f"{name}: skipped ({skip_reason})")
+            self.sink.emit(ExportStepFinished(self.job.id, name, 0.0, skip_reason, skipped=True))
+            self.on_change(self.job)
+            return
+        st.state, st.progress = "running", 0.0
+        self.on_change(self.job)
+        t0 = time.monotonic()
+        try:
+            detail = fn()
+        except ExportCancelled:
+            st.state = "cancelled"
+            raise
+        except BaseException:
+            st.state = "failed"
+            raise
+        st.state, st.progress, st.detail = "done", 1.0, detail
+        st.seconds = time.monotonic() - t0
+        self.log(f"{name}: done in {st.seconds:.1f}s {detail}".rstrip())
+        self.sink.emit(ExportStepFinished(self.job.id, name, st.seconds, detail))
+        self.on_change(self.job)
+
+
+def run_job(job: ExportJob, out_dir: Path, sink: EventSink, cancel: threading.Event,
+            on_change: OnChange = lambda j: None) -> dict[str, str]:
+    """Run every step of ``job``; returns the final output paths. Raises ExportCancelled,
+    ExportError or VerificationFailed, after removing the staging folder."""
+    from synapse_core.export.convert import convert_to_gguf, estimate_gguf_bytes, inspect_model
+    from synapse_core.export.gguf_write import check_free_space
+    from synapse_core.export.merge import is_adapter_run, merge_adapter
+    from synapse_core.export.mmproj import convert_mmproj
+    from synapse_core.export.quantize import quantize
+    from synapse_core.export.verify import verify_gguf
+
+    r = _Runner(job, out_dir, sink, cancel, on_change)
+    source = Path(job.source).expanduser()
+    if not source.is_dir():
+        raise ExportError(f"{source}: no such folder (a run folder or a HF model folder)")
+    stage = staging_dir(out_dir, job)
+    final = final_dir(out_dir, job)
+    if stage.exists():
+        shutil.rmtree(stage)
+    stage.mkdir(parents=True)
+    files: dict[str, Path] = {}
+    try:
+        hf_dir = source
+        if is_adapter_run(source):
+            def do_merge() -> str:
+                nonlocal hf_dir
+                from synapse_core.export.merge import base_model_of
+
+                base = base_model_of(source)
+                need = sum(f.stat().st_size for f in base.glob("*.safetensors"))
+                check_free_space(stage, need, "the merged bf16 model")
+                r.progress("merge", 0.1, f"loading {base.name} in bf16")
+                hf_dir = merge_adapter(source, stage / "merged")
+                files["merged"] = hf_dir
+                return f"into {base.name}"
+            r.step("merge", do_merge)
+        else:
+            r.step("merge", lambda: "", skip_reason="plain model folder, no adapter")
+        info = inspect_model(hf_dir)
+        base_name = source.name
+        bf16 = stage / f"{base_name}.bf16.gguf"
+
+        def do_convert() -> str:
+            check_free_space(stage, estimate_gguf_bytes(hf_dir), "the bf16 GGUF")
+            convert_to_gguf(hf_dir, bf16, out_type="bf16", cancel=cancel,
+                            progress=lambda f, m: r.progress("convert", f, m))
+            files["bf16"] = bf16
+            return f"{bf16.stat().st_size / 2**20:.1f} MiB"
+        r.step("convert", do_convert)
+
+        mm = stage / f"{base_name}.mmproj-f16.gguf"
+
+        def do_mmproj() -> str:
+            convert_mmproj(hf_dir, mm, cancel=cancel,
+                           progress=lambda f, m: r.progress("mmproj", f, m))
+            files["mmproj"] = mm
+            return f"{mm.stat().st_size / 2**20:.1f} MiB"
+        skip = ("" if info.has_vision and job.mmproj else
+                "disabled" if info.has_vision else "no vision tower")
+        r.step("mmproj", do_mmproj, skip_reason=skip)
+
+        qfile = stage / f"{base_name}.{job.quant.upper()}.gguf"
+
+        def do_quant() -> str:
+            r.progress("quantize", 0.05, f"llama.cpp quantizing to {job.quant}")
+            rep = quantize(bf16, qfile, job.quant, job.overrides)
+            for note in rep.notes:
+                r.log(f"quantize: {note}")
+            files["quant"] = qfile
+            return f"{qfile.stat().st_size / 2**20:.1f} MiB; " + "; ".join(rep.notes)
+        r.step("quantize", do_quant)
+
+        def do_verify() -> str:
+            r.progress("verify", 0.1, "bf16 vs HF logits")
+            rep_bf16 = verify_gguf(bf16, hf_dir=hf_dir, threshold=job.min_top1_agreement,
+                                   mmproj=files.get("mmproj"))
+            r.check()
+            r.progress("verify", 0.6, f"{job.quant} loads and generates")
+            rep_q = verify_gguf(qfile)
+            for line in rep_bf16.lines() + rep_q.lines():
+                r.log(line)
+            job.verification = {"bf16": rep_bf16.to_dict(), "quant": rep_q.to_dict(),
+                                "summary": rep_bf16.summary()}
+            problems = rep_bf16.problems + rep_q.problems
+            if problems:
+                raise VerificationFailed("; ".join(problems))
+            return rep_bf16.summary()
+        if job.verify:
+            r.step("verify", do_verify)
+        else:
+            r.step("verify", lambda: "", skip_reason="disabled in config")
+        r.check()
+        if final.exists():
+            raise ExportError(f"{final}: already exists; remove it or retry (new name)")
+        os.replace(stage, final)
+    except BaseException:
+        shutil.rmtree(stage, ignore_errors=True)
+        raise
+    return {k: str(final / Path(p).relative_to(stage)) for k, p in files.items()}

@@ -1,0 +1,263 @@
+"""Prove a written GGUF: tensor types by group, it loads and generates in llama.cpp, and the
+bf16 file's logits match the HF model's on a fixed prompt (top-1 agreement, Pearson r).
+
+The logit check feeds the same token ids to both (from the HF tokenizer, BOS first), so it
+measures the weights and the graph, not tokenizer differences.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections import Counter, defaultdict
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+FIXED_PROMPT = ("Professor Synapse explains entropy: a measure of how many ways the parts of a "
+                "system can be arranged without changing what we observe.")
+"""The prompt of the logit comparison (fixed, so reports compare across runs)."""
+
+
+def tensor_group(name: str) -> str:
+    """The group a GGUF tensor is reported under (experts, attention, ffn, embeddings ...)."""
+    if re.search(r"_exps\.", name):
+        return "experts"
+    if name.startswith("v.") or name.startswith("mm."):
+        return "vision"
+    if "ffn_gate_inp" in name:
+        return "router"
+    if name.startswith("token_embd"):
+        return "embeddings"
+    if name.startswith("output."):
+        return "output"
+    if "norm" in name:
+        return "norms"
+    if ".attn_" in name:
+        return "attention"
+    if ".ffn_" in name:
+        return "ffn"
+    return "other"
+
+
+@dataclass
+class LogitCheck:
+    """bf16 GGUF vs HF logits on FIXED_PROMPT."""
+
+    positions: int
+    top1_agreement: float
+    pearson: float
+    threshold: float
+    passed: bool
+
+
+@dataclass
+class VerifyReport:
+    """Everything verification found out about one GGUF file."""
+
+    path: str
+    size_bytes: int
+    arch: str
+    tensor_types: dict[str, dict[str, int]]
+    generated_tokens: int = 0
+    generated_text: str = ""
+    logits: LogitCheck | None = None
+    mmproj: dict[str, Any] | None = None
+    problems: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        """No problem found."""
+        return not self.problems
+
+    def summary(self) -> str:
+        """One line for the jobs table."""
+        if not self.ok:
+            return "FAILED: " + self.problems[0]
+        if self.logits:
+            return f"ok top1 {self.logits.top1_agreement:.0%} r {self.logits.pearson:.4f}"
+        return "ok"
+
+    def lines(self) -> list[str]:
+        """The report as text lines (CLI, log)."""
+        out = [f"{self.path}: {self.arch}, {self.size_bytes / 2**20:.1f} MiB"]
+        for group, types in sorted(self.tensor_types.items()):
+            out.append(f"  {group:<11} " + ", ".join(f"{t} x{n}" for t, n in sorted(types.items())))
+        if self.generated_tokens:
+            out.append(f"  generated {self.generated_tokens} tokens: {self.generated_text!r}")
+        if self.logits:
+            lc = self.logits
+            out.append(f"  logits vs HF over {lc.positions} positions: top-1 agreement "
+                       f"{lc.top1_agreement:.1%} (min {lc.threshold:.0%}), Pearson r {lc.pearson:.5f}")
+        if self.mmproj:
+            out.append("  mmproj: " + ", ".join(f"{k} {v}" for k, v in self.mmproj.items()))
+        out += [f"  PROBLEM: {p}" for p in self.problems]
+        out.append("  verdict: " + ("ok" if self.ok else "FAILED"))
+        return out
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain dict for the queue file."""
+        d = asdict(self)
+        d["ok"] = self.ok
+        return d
+
+
+def read_types(path: Path) -> tuple[str, dict[str, dict[str, int]]]:
+    """Architecture and {group: {ggml type: count}} of a GGUF (header only)."""
+    from gguf import GGUFReader  # memory-maps the file; only the header is touched
+
+    r = GGUFReader(str(path), "r")
+    f = r.fields.get("general.architecture")
+    arch = bytes(f.parts[f.data[0]]).decode() if f is not None else "?"
+    groups: dict[str, Counter[str]] = defaultdict(Counter)
+    for t in r.tensors:
+        groups[tensor_group(t.name)][t.tensor_type.name] += 1
+    return arch, {g: dict(c) for g, c in groups.items()}
+
+
+def load_llama(path: Path, logits_all: bool = False) -> Any:
+    """A llama_cpp.Llama on the CPU with a small context (verification and chat)."""
+    from llama_cpp import Llama  # heavy: loads libllama
+
+    return Llama(str(path), n_ctx=512, n_gpu_layers=0, logits_all=logits_all, verbose=False,
+                 seed=0)
+
+
+def generate_tokens(llm: Any, prompt: str, n: int = 8) -> tuple[int, str]:
+    """Greedy-generate ``n`` tokens after ``prompt``; returns (count, text)."""
+    toks = llm.tokenize(prompt.encode(), add_bos=True)
+    out: list[int] = []
+    for tok in llm.generate(toks, temp=0.0, top_k=1, reset=True):
+        out.append(tok)
+        if len(out) >= n:
+            break
+    return len(out), llm.detokenize(out, special=True).decode("utf-8", errors="replace")
+
+
+def _hf_logits(hf_dir: Path, ids: list[int]) -> Any:
+    import json
+
+    import torch  # heavy: the HF reference forward pass
+    import transformers as tf
+
+    cfg = json.loads((hf_dir / "config.json").read_text(encoding="utf-8"))
+    cls = (tf.LlavaForConditionalGeneration if cfg.get("model_type") == "llava"
+           else tf.AutoModelForCausalLM)
+    model = cls.from_pretrained(str(hf_dir), dtype=torch.float32).eval()
+    with torch.no_grad():
+        logits = model(input_ids=torch.tensor([ids])).logits[0].float().numpy()
+    del model
+    return logits
+
+
+def compare_logits(gguf_path: Path, hf_dir: Path, threshold: float,
+                   prompt: str = FIXED_PROMPT) -> LogitCheck:
+    """Top-1 agreement and Pearson r of GGUF vs HF logits at every prompt position."""
+    import numpy as np
+    from transformers import AutoTokenizer  # heavy
+
+    tok = AutoTokenizer.from_pretrained(str(hf_dir))
+    ids = tok(prompt, add_special_tokens=False)["input_ids"]
+    if tok.bos_token_id is not None:
+        ids = [tok.bos_token_id] + ids
+    hf = _hf_logits(Path(hf_dir), ids)
+    llm = load_llama(gguf_path, logits_all=True)
+    try:
+        llm.eval(ids)
+        gg = np.array(llm.scores[: len(ids)], dtype=np.float32)
+    finally:
+        llm.close()
+    n_vocab = min(hf.shape[1], gg.shape[1])
+    hf, gg = hf[:, :n_vocab], gg[:, :n_vocab]
+    top1 = float((hf.argmax(-1) == gg.argmax(-1)).mean())
+    r = float(np.corrcoef(hf.ravel(), gg.ravel())[0, 1])
+    if not math.isfinite(r):
+        r = 0.0
+    return LogitCheck(len(ids), top1, r, threshold, top1 >= threshold and r >= 0.99)
+
+
+def check_mmproj(mmproj: Path, text_gguf: Path) -> dict[str, Any]:
+    """Load the mmproj with llama.cpp's multimodal loader (mtmd) and encode one test image."""
+    import ctypes
+
+    import numpy as np
+
+    from llama_cpp import mtmd_cpp as mtmd  # heavy: loads libmtmd
+
+    llm = load_llama(text_gguf)
+    ctx = None
+    try:
+        params = mtmd.mtmd_context_params_default()
+        params.use_gpu = False
+        params.print_timings = False
+        params.warmup = False
+        ctx = mtmd.mtmd_init_from_file(str(mmproj).encode(), llm.model, params)
+        if not ctx:
+            raise RuntimeError(f"{mmproj}: llama.cpp's multimodal loader rejected the file")
+        side = 64
+        grid = np.linspace(0, 255, side * side * 3, dtype=np.float64).astype(np.uint8)
+        data = (ctypes.c_uint8 * grid.size).from_buffer_copy(grid.tobytes())
+        bitmap = mtmd.mtmd_bitmap_init(side, side, data)
+        chunks = mtmd.mtmd_input_chunks_init()
+        text = mtmd.mtmd_input_text()
+        marker = mtmd.mtmd_default_marker()
+        prompt = marker + b" describe"
+        text.text, text.text_len, text.add_special, text.parse_special = prompt, len(prompt), True, True
+        bitmaps = (mtmd.mtmd_bitmap_p_ctypes * 1)(bitmap)
+        rc = mtmd.mtmd_tokenize(ctx, chunks, ctypes.byref(text), bitmaps, 1)
+        if rc != 0:
+            raise RuntimeError(f"{mmproj}: mtmd_tokenize returned {rc}")
+        n_img_tokens, finite = 0, False
+        for i in range(mtmd.mtmd_input_chunks_size(chunks)):
+            chunk = mtmd.mtmd_input_chunks_get(chunks, i)
+            if mtmd.mtmd_input_chunk_get_type(chunk) != 1:  # MTMD_INPUT_CHUNK_TYPE_IMAGE
+                continue
+            if mtmd.mtmd_encode_chunk(ctx, chunk) != 0:
+                raise RuntimeError(f"{mmproj}: encoding the test image failed")
+            n_img_tokens = mtmd.mtmd_input_chunk_get_n_tokens(chunk)
+            emb = mtmd.mtmd_get_output_embd(ctx)
+            arr = np.ctypeslib.as_array(emb, shape=(n_img_tokens * llm.n_embd(),))
+            finite = bool(np.isfinite(arr).all())
+        mtmd.mtmd_input_chunks_free(chunks)
+        mtmd.mtmd_bitmap_free(bitmap)
+        return {"loaded": True, "image_tokens": n_img_tokens, "embeddings_finite": finite}
+    finally:
+        if ctx:
+            mtmd.mtmd_free(ctx)
+        llm.close()
+
+
+def verify_gguf(path: Path, *, hf_dir: Path | None = None, threshold: float = 0.9,
+                mmproj: Path | None = None, generate: int = 8) -> VerifyReport:
+    """Verify one GGUF; with ``hf_dir`` also compare logits (use on the bf16 file)."""
+    path = Path(path)
+    arch, types = read_types(path)
+    report = VerifyReport(str(path), path.stat().st_size, arch, types)
+    if arch == "clip":
+        return report
+    try:
+        llm = load_llama(path)
+        try:
+            report.generated_tokens, report.generated_text = generate_tokens(
+                llm, "The professor said", generate)
+        finally:
+            llm.close()
+        if report.generated_tokens < generate:
+            report.problems.append(f"generated only {report.generated_tokens} of {generate} tokens")
+    except Exception as e:  # a file llama.cpp refuses is a verification failure, reported
+        report.problems.append(f"llama.cpp could not load or run it: {e}")
+        return report
+    if hf_dir is not None:
+        report.logits = compare_logits(path, Path(hf_dir), threshold)
+        if not report.logits.passed:
+            report.problems.append(
+                f"logits disagree with the HF model: top-1 {report.logits.top1_agreement:.1%} "
+                f"(min {threshold:.0%}), r {report.logits.pearson:.4f} (min 0.99)")
+    if mmproj is not None:
+        try:
+            report.mmproj = check_mmproj(Path(mmproj), path)
+            if not report.mmproj.get("embeddings_finite"):
+                report.problems.append("mmproj produced non-finite image embeddings")
+        except Exception as e:  # reported as a failed check, not swallowed
+            report.problems.append(f"mmproj: {e}")
+    return report
