@@ -1,0 +1,468 @@
+"""The dataset browser: load, score and review the rows that go into training.
+
+A virtual table over the core column store (no lag at a million rows), a filter bar, a detail
+view of one row, accept/reject with a note (saved at once to the decisions sidecar), summary
+counts and the list of bad lines. Loading runs in a worker that posts batches: the table and,
+through ``RecordsLoaded``, the graph pane fill in while a large file is still being read.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from pathlib import Path
+from typing import ClassVar
+
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.containers import Horizontal, Vertical
+from textual.message import Message
+from textual.widgets import Input, Log, Static
+from textual.worker import Worker, WorkerState, get_current_worker
+
+from synapse_core.config import RunConfig
+from synapse_core.data.decisions import DecisionStore, open_decisions
+from synapse_core.data.load import LoadBatch, iter_batches, read_record, resolve_data_path
+from synapse_core.data.records import BadLine, Record
+from synapse_core.data.table import Filter, FilterError, RowTable, parse_filter, search_lines
+from synapse_tui.messages import RecordsLoaded
+from synapse_tui.widgets.dataset_detail import DatasetDetail
+from synapse_tui.widgets.dataset_table import COLUMNS, DatasetTable
+
+MAX_BAD_SHOWN = 10_000
+"""Bad lines listed in the pane (all are counted; ``synapse score`` prints every one)."""
+IN_FLIGHT = 4
+"""Batches the loader may have queued ahead of the UI: bounds memory on huge files."""
+
+
+class DatasetPane(Vertical):
+    """Browse, filter, sort and review the dataset named by ``config.data.path``."""
+
+    DEFAULT_CSS = """
+    DatasetPane { height: 1fr; }
+    DatasetPane #dataset-summary { height: 1; padding: 0 1; background: $panel; }
+    DatasetPane #dataset-filter-input { height: 3; }
+    DatasetPane #dataset-main { height: 1fr; }
+    DatasetPane #dataset-table { width: 1fr; }
+    DatasetPane #dataset-detail { display: none; }
+    DatasetPane #dataset-main.-detail-open #dataset-detail { display: block; }
+    DatasetPane #dataset-main.-detail-open #dataset-table { width: 2fr; }
+    DatasetPane #dataset-detail { width: 3fr; }
+    DatasetPane #dataset-note-input { display: none; height: 3; }
+    DatasetPane #dataset-note-input.-open { display: block; }
+    DatasetPane #dataset-bad-lines { display: none; height: 10; border-top: solid $panel; }
+    DatasetPane #dataset-bad-lines.-open { display: block; }
+    DatasetPane #dataset-status { height: 1; padding: 0 1; color: $text-muted; }
+    DatasetPane #dataset-status.-error { color: $error; }
+    """
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("slash", "focus_filter", "Filter", id="dataset-filter",
+                tooltip="Filter rows: label:undesirable score<0.5 banned>0 problems>0 \"text\""),
+        Binding("a", "decide('accept')", "Accept", id="dataset-accept",
+                tooltip="Accept the row: train on it as desirable, whatever its score"),
+        Binding("r", "decide('reject')", "Reject", id="dataset-reject",
+                tooltip="Reject the row: leave it out of training (written to rejected.jsonl)"),
+        Binding("u", "clear_decision", "Undo review", id="dataset-clear-decision",
+                tooltip="Forget the accept/reject of the row (back to the automatic label)"),
+        Binding("n", "edit_note", "Note", id="dataset-note",
+                tooltip="Write a note on the row's review decision"),
+        Binding("s", "cycle_sort", "Sort", id="dataset-sort",
+                tooltip="Sort by the next column (click a header to sort by it)"),
+        Binding("S", "reverse_sort", "Reverse", id="dataset-sort-reverse",
+                tooltip="Reverse the sort order"),
+        Binding("b", "toggle_bad_lines", "Bad lines", id="dataset-bad-lines",
+                tooltip="Show or hide the lines that were set aside, as FILE:LINE: reason"),
+        Binding("escape", "close_detail", "Close", id="dataset-close-detail",
+                tooltip="Close the detail view / leave the filter or note box"),
+        Binding("R", "reload", "Reload", id="dataset-reload",
+                tooltip="Read the data file again"),
+    ]
+
+    class BatchLoaded(Message):
+        """A batch came from the loader thread (private to this pane)."""
+
+        def __init__(self, batch: LoadBatch) -> None:
+            super().__init__()
+            self.batch = batch
+
+    class StoreOpened(Message):
+        """The decisions sidecar was opened by the loader thread."""
+
+        def __init__(self, store: DecisionStore) -> None:
+            super().__init__()
+            self.store = store
+
+    class DetailLoaded(Message):
+        """A row was re-read for the detail view."""
+
+        def __init__(self, item: Record | BadLine) -> None:
+            super().__init__()
+            self.item = item
+
+    class SearchDone(Message):
+        """A text search of the file finished."""
+
+        def __init__(self, flt: Filter, lines: set[int]) -> None:
+            super().__init__()
+            self.flt = flt
+            self.lines = lines
+
+    def __init__(self, config: RunConfig, *, id: str | None = None,
+                 classes: str | None = None) -> None:
+        super().__init__(id=id, classes=classes)
+        self.config = config
+        self.path: Path = resolve_data_path(config)
+        self.table = RowTable()
+        self.store: DecisionStore | None = None
+        self.bad_lines: list[BadLine] = []
+        self.bad_count = 0
+        self.stale_count = 0
+        self.loading = False
+        self.filter = Filter([], [])
+        self.text_hits: set[int] | None = None
+        self.detail_record: Record | None = None
+        self._pending_open: int | None = None
+        self._detail_line: int | None = None
+        self._slots = threading.Semaphore(IN_FLIGHT)
+        self._last_view = 0.0
+        self._t0 = 0.0
+        self._sort_cycle = [c.key for c in COLUMNS]
+
+    def compose(self) -> ComposeResult:
+        yield Static("", id="dataset-summary")
+        yield Input(placeholder='filter (Enter): label:undesirable  score<0.5  banned>0  '
+                    'problems>0  shape:messages  decision:reject  "free text"',
+                    id="dataset-filter-input")
+        with Horizontal(id="dataset-main"):
+            yield DatasetTable(self.table, id="dataset-table")
+            yield DatasetDetail(id="dataset-detail")
+        yield Input(placeholder="note for this row's decision (Enter saves, Escape cancels)",
+                    id="dataset-note-input")
+        yield Log(id="dataset-bad-lines", max_lines=MAX_BAD_SHOWN)
+        yield Static("", id="dataset-status")
+
+    @property
+    def grid(self) -> DatasetTable:
+        """The row table widget."""
+        return self.query_one(DatasetTable)
+
+    def on_mount(self) -> None:
+        self.grid.focus()
+        self.start_load()
+
+    # -- loading ------------------------------------------------------------------------------
+    def start_load(self) -> None:
+        """(Re)read the data file from the start."""
+        self.table = RowTable()
+        self.grid.table = self.table
+        self.grid.set_view(self.table.view())
+        self.bad_lines.clear()
+        self._detail_line = None
+        self.bad_count = self.stale_count = 0
+        self.query_one("#dataset-bad-lines", Log).clear()
+        self.loading = True
+        self._t0 = time.monotonic()
+        self._slots = threading.Semaphore(IN_FLIGHT)
+        self._status(f"loading {self.path} …")
+        self._load()
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="dataset-load")
+    def _load(self) -> None:
+        worker = get_current_worker()
+        self.post_message(self.StoreOpened(open_decisions(self.config, self.path)))
+        slots = self._slots
+        for batch in iter_batches(self.path, self.config, stop=worker.cancelled_event):
+            while not slots.acquire(timeout=0.25):  # wait for the UI to catch up
+                if worker.is_cancelled:
+                    return
+            self.post_message(self.BatchLoaded(batch))
+
+    @on(StoreOpened)
+    def _store_opened(self, message: StoreOpened) -> None:
+        self.store = message.store
+        for err in message.store.load_errors:
+            self.notify(err, severity="warning")
+
+    @on(BatchLoaded)
+    def _batch_loaded(self, message: BatchLoaded) -> None:
+        batch = message.batch
+        self._slots.release()
+        self.table.extend(batch.records)
+        store = self.store
+        if store is not None and len(store):
+            for r in batch.records:
+                d = store.get(r.line)
+                if d is None:
+                    continue
+                if d.content_hash == r.content_hash:
+                    self.table.set_decision(r.line, d.decision)
+                else:
+                    self.stale_count += 1
+        self.bad_count += len(batch.bad)
+        if batch.bad:
+            room = MAX_BAD_SHOWN - len(self.bad_lines)
+            shown = batch.bad[:max(0, room)]
+            self.bad_lines.extend(shown)
+            self.query_one("#dataset-bad-lines", Log).write_lines(str(b) for b in shown)
+        self.post_message(RecordsLoaded(batch.records, batch.done, str(self.path)))
+        now = time.monotonic()
+        if batch.done or now - self._last_view > 0.5 or not (self.filter.predicates
+                                                              or self.grid.sort_key):
+            self._last_view = now
+            self._refresh_view()
+        if batch.done:
+            self.loading = False
+            self.table.seal()
+            missing = [d for d in (store.all() if store else [])
+                       if self.table.index_of(d.line) is None]
+            self.stale_count += len(missing)
+            self._status(f"loaded {self.path.name}: {len(self.table):,} rows, "
+                         f"{self.bad_count:,} bad lines in {now - self._t0:.1f} s"
+                         + (f"; {self.stale_count} stale decision(s) not applied"
+                            if self.stale_count else ""))
+        else:
+            pct = (f"{100 * batch.bytes_read / batch.total_bytes:.0f}% · "
+                   if batch.total_bytes else "")
+            self._status(f"loading {self.path.name} … {pct}{len(self.table):,} rows · "
+                         f"{batch.bytes_read / 1e6:.1f} / {batch.total_bytes / 1e6:.1f} MB")
+        self._update_summary()
+        if self._pending_open is not None:
+            line = self._pending_open
+            if self.table.index_of(line) is not None or batch.done or any(
+                    b.line == line for b in batch.bad):
+                self._pending_open = None
+                self.open_line(line)
+
+    @on(Worker.StateChanged)
+    def _worker_changed(self, event: Worker.StateChanged) -> None:
+        if event.state == WorkerState.ERROR:
+            self.loading = False
+            err = event.worker.error
+            self._status(f"{type(err).__name__}: {err}", error=True)
+            if event.worker.group == "dataset-load":
+                self.post_message(RecordsLoaded([], True, str(self.path)))
+
+    # -- view ---------------------------------------------------------------------------------
+    def _refresh_view(self) -> None:
+        grid = self.grid
+        view = self.table.view(self.filter, grid.sort_key, grid.descending, self.text_hits)
+        grid.set_view(view, keep_line=grid.current_line)
+
+    def _update_summary(self) -> None:
+        c = self.table.counts(self.bad_count)
+        shown = len(self.grid.view_index)
+        text = (f"{c['rows']:,} rows · {c['bad_lines']:,} bad lines · {c['desirable']:,} desirable"
+                f" · {c['undesirable']:,} undesirable · {c['flagged']:,} flagged · "
+                f"{c['overridden']:,} overridden")
+        if shown != c["rows"]:
+            text += f" · showing {shown:,}"
+        self.query_one("#dataset-summary", Static).update(text)
+
+    def _status(self, text: str, error: bool = False) -> None:
+        status = self.query_one("#dataset-status", Static)
+        status.update(text)
+        status.set_class(error, "-error")
+
+    @on(Input.Submitted, "#dataset-filter-input")
+    def _filter_submitted(self, event: Input.Submitted) -> None:
+        self.apply_filter(event.value)
+        self.grid.focus()
+
+    def apply_filter(self, expr: str) -> None:
+        """Parse and apply a filter expression (text terms search the file in a worker)."""
+        try:
+            flt = parse_filter(expr)
+        except FilterError as e:
+            self._status(str(e), error=True)
+            return
+        if flt.text:
+            self._status(f"searching {self.path.name} for {' '.join(flt.text)!r} …")
+            self._search(flt)
+            return
+        self.filter, self.text_hits = flt, None
+        self._refresh_view()
+        self._update_summary()
+        self._status(f"filter: {expr}" if expr.strip() else "no filter")
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="dataset-search")
+    def _search(self, flt: Filter) -> None:
+        worker = get_current_worker()
+        lines = search_lines(self.path, flt.text, stop=worker.cancelled_event)
+        self.post_message(self.SearchDone(flt, lines))
+
+    @on(SearchDone)
+    def _search_done(self, message: SearchDone) -> None:
+        self.filter, self.text_hits = message.flt, message.lines
+        self._refresh_view()
+        self._update_summary()
+        self._status(f"{len(self.grid.view_index):,} rows match")
+
+    @on(DatasetTable.SortRequested)
+    def _sort_requested(self, message: DatasetTable.SortRequested) -> None:
+        self.sort_by(message.key)
+
+    def sort_by(self, key: str, descending: bool | None = None) -> None:
+        """Sort by a store column; the same column again flips the order."""
+        grid = self.grid
+        if descending is None:
+            descending = (not grid.descending) if grid.sort_key == key else False
+        grid.sort_key, grid.descending = key, descending
+        self._refresh_view()
+
+    def action_cycle_sort(self) -> None:
+        keys = self._sort_cycle
+        cur = self.grid.sort_key
+        nxt = keys[(keys.index(cur) + 1) % len(keys)] if cur in keys else keys[1]
+        self.sort_by(nxt, descending=False)
+        self._status(f"sorted by {nxt}")
+
+    def action_reverse_sort(self) -> None:
+        self.sort_by(self.grid.sort_key or "line", descending=not self.grid.descending)
+
+    def action_focus_filter(self) -> None:
+        self.query_one("#dataset-filter-input", Input).focus()
+
+    def action_toggle_bad_lines(self) -> None:
+        self.query_one("#dataset-bad-lines", Log).toggle_class("-open")
+
+    def action_reload(self) -> None:
+        self.start_load()
+
+    # -- detail -------------------------------------------------------------------------------
+    @on(DatasetTable.RowSelected)
+    def _row_selected(self, message: DatasetTable.RowSelected) -> None:
+        self._open_detail(message.line)
+
+    @on(DatasetTable.RowHighlighted)
+    def _row_highlighted(self, message: DatasetTable.RowHighlighted) -> None:
+        if self.query_one("#dataset-main").has_class("-detail-open"):
+            self._open_detail(message.line)
+
+    def open_line(self, line: int) -> None:
+        """Select the row of source ``line`` and open its detail (clears a filter that hides
+        it; waits for it if the file is still loading)."""
+        grid = self.grid
+        if self.table.index_of(line) is None:
+            bad = next((b for b in self.bad_lines if b.line == line), None)
+            if bad is not None:
+                self._show_detail_panel()
+                self.query_one(DatasetDetail).show_bad(bad)
+            elif self.loading:
+                self._pending_open = line
+            else:
+                self._status(f"line {line} is not a valid row of {self.path.name}", error=True)
+            return
+        if grid.position_of(line) is None:
+            self.query_one("#dataset-filter-input", Input).value = ""
+            self.filter, self.text_hits = Filter([], []), None
+            self._refresh_view()
+            self._update_summary()
+        pos = grid.position_of(line)
+        if pos is not None:
+            grid.cursor = pos
+        grid.focus()
+        self._open_detail(line)
+
+    def _show_detail_panel(self) -> None:
+        self.query_one("#dataset-main").add_class("-detail-open")
+
+    def _open_detail(self, line: int) -> None:
+        i = self.table.index_of(line)
+        if i is None or line == self._detail_line:
+            return
+        self._detail_line = line
+        self._show_detail_panel()
+        self._read_detail(line, int(self.table.col("offset")[i]))
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="dataset-detail")
+    def _read_detail(self, line: int, offset: int) -> None:
+        self.post_message(self.DetailLoaded(read_record(self.path, line, offset, self.config)))
+
+    @on(DetailLoaded)
+    def _detail_loaded(self, message: DetailLoaded) -> None:
+        item = message.item
+        detail = self.query_one(DatasetDetail)
+        if isinstance(item, BadLine):
+            self.detail_record = None
+            detail.show_bad(item)
+            return
+        self.detail_record = item
+        self._render_detail()
+
+    def _render_detail(self) -> None:
+        r = self.detail_record
+        if r is None:
+            return
+        s = self.config.scoring
+        d = self.store.get(r.line) if self.store else None
+        current = d is not None and d.content_hash == r.content_hash
+        self.query_one(DatasetDetail).show_record(
+            r, (s.w_conversation, s.w_bias, s.w_reasoning), s.threshold,
+            decision=d.decision if current else "", note=d.note if current else "",
+            stale=d is not None and not current)
+
+    def action_close_detail(self) -> None:
+        note = self.query_one("#dataset-note-input", Input)
+        if note.has_class("-open"):
+            note.remove_class("-open")
+        else:
+            self.query_one("#dataset-main").remove_class("-detail-open")
+            self.detail_record = None
+            self._detail_line = None
+        self.grid.focus()
+
+    # -- review -------------------------------------------------------------------------------
+    def _current(self) -> tuple[int, str] | None:
+        line = self.grid.current_line
+        if line is None or self.store is None:
+            return None
+        i = self.table.index_of(line)
+        return line, f"{int(self.table.col('hash')[i]):016x}"
+
+    def action_decide(self, decision: str) -> None:
+        cur = self._current()
+        if cur is None:
+            return
+        line, h = cur
+        old = self.store.get(line, h)
+        self.store.set(line, decision, h, old.note if old else "")
+        self._after_decision(line, decision)
+
+    def action_clear_decision(self) -> None:
+        cur = self._current()
+        if cur is None:
+            return
+        self.store.clear(cur[0])
+        self._after_decision(cur[0], "none")
+
+    def _after_decision(self, line: int, decision: str) -> None:
+        self.table.set_decision(line, decision)
+        self.grid.refresh()
+        self._update_summary()
+        self._status(f"line {line}: {decision if decision != 'none' else 'decision cleared'} "
+                     f"(saved to {self.store.path})")
+        if self.detail_record is not None and self.detail_record.line == line:
+            self._render_detail()
+
+    def action_edit_note(self) -> None:
+        cur = self._current()
+        if cur is None:
+            return
+        d = self.store.get(*cur)
+        if d is None:
+            self._status("accept (a) or reject (r) the row first, then add a note", error=True)
+            return
+        box = self.query_one("#dataset-note-input", Input)
+        box.value = d.note
+        box.add_class("-open")
+        box.focus()
+
+    @on(Input.Submitted, "#dataset-note-input")
+    def _note_submitted(self, event: Input.Submitted) -> None:
+        cur = self._current()
+        event.input.remove_class("-open")
+        if cur is not None and self.store is not None:
+            self.store.set_note(cur[0], event.value)
+            self._after_decision(cur[0], self.store.get(cur[0]).decision)
+        self.grid.focus()
