@@ -213,6 +213,12 @@ class KnowledgeGraph:
             self._cache[name] = (self.version, value)
             return value
 
+    def peek_cached(self, name: str) -> Any:
+        """A value ``cached`` computed for the current version, else None (never computes)."""
+        with self.lock:
+            hit = self._cache.get(name)
+            return hit[1] if hit is not None and hit[0] == self.version else None
+
     def edge_lines(self, subj: str, obj: str, pred: str) -> list[int]:
         """The rows stating (subj, pred, obj), keys already normalised; [] if absent."""
         data = self.graph._succ.get(subj, {}).get(obj, {}).get(pred)

@@ -1,0 +1,83 @@
+"""The neighbourhood of one entity, shaped for drawing: what ``GraphPane`` shows.
+
+``ego_view(kg, entity, depth)`` returns the entity's out-edges (it -> X) and in-edges
+(X -> it), each with how many rows state it; at depth 2 every out-neighbour also lists its own
+out-edges and every in-neighbour its own in-edges, so both sides read as chains that run
+through the entity. Branches are sorted by statement count and capped; the caps' remainders
+are reported (``more_out``...) so the drawing can say "+N more".
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from synapse_core.graph.build import KnowledgeGraph
+
+
+@dataclass(frozen=True, slots=True)
+class EgoLeaf:
+    """A depth-2 edge seen from a depth-1 neighbour."""
+
+    name: str
+    predicate: str
+    count: int
+
+
+@dataclass(slots=True)
+class EgoBranch:
+    """A depth-1 edge and, at depth 2, the next hop from its far end."""
+
+    key: str
+    name: str
+    predicate: str
+    count: int
+    children: list[EgoLeaf] = field(default_factory=list)
+    more_children: int = 0
+
+
+@dataclass(slots=True)
+class EgoView:
+    """One entity's neighbourhood (see the module docstring)."""
+
+    key: str
+    name: str
+    depth: int
+    out: list[EgoBranch] = field(default_factory=list)
+    inc: list[EgoBranch] = field(default_factory=list)
+    more_out: int = 0
+    more_in: int = 0
+
+
+def _edges(kg: KnowledgeGraph, adj: dict, key: str, skip: str | None) -> list[tuple[str, str, int]]:
+    out = [(other, p, len(d["lines"])) for other, keyed in adj[key].items() if other != skip
+           for p, d in keyed.items()]
+    out.sort(key=lambda t: (-t[2], t[1], t[0]))
+    return out
+
+
+def ego_view(kg: KnowledgeGraph, entity: str, depth: int = 1, max_branches: int = 12,
+             max_children: int = 3) -> EgoView | None:
+    """The neighbourhood of ``entity`` to ``depth`` 1 or 2; None if it is not in the graph."""
+    if depth not in (1, 2):
+        raise ValueError(f"depth must be 1 or 2, not {depth}")
+    with kg.lock:
+        key = kg.resolve(entity)
+        if key is None:
+            return None
+        g = kg.graph
+        view = EgoView(key, kg.display(key), depth)
+        for adj, branches, side in ((g._succ, view.out, "out"), (g._pred, view.inc, "in")):
+            edges = _edges(kg, adj, key, None)
+            for other, p, n in edges[:max_branches]:
+                b = EgoBranch(other, kg.display(other), p, n)
+                if depth == 2 and other != key:
+                    nxt = _edges(kg, adj, other, key)
+                    b.children = [EgoLeaf(kg.display(o), q, c) for o, q, c in nxt[:max_children]]
+                    b.more_children = max(0, len(nxt) - max_children)
+                branches.append(b)
+            rest = max(0, len(edges) - max_branches)
+            if side == "out":
+                view.more_out = rest
+            else:
+                view.more_in = rest
+    return view

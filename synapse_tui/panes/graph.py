@@ -1,0 +1,377 @@
+"""The knowledge-graph pane: browse the entities of the dataset's ``<kg>`` triplets.
+
+Left: a search box and the entity list (sorted by degree, PageRank or name). Right: the
+selected entity's neighbourhood drawn as an ego graph (depth 1 or 2), its predicates and the
+samples that state its triplets; choosing a sample posts ``OpenSample(line)`` so the app opens
+it in the dataset browser. A health line sums up coverage, concentration and contradictions.
+
+The app feeds records with ``add_records(records, done)`` while a dataset loads. They are
+queued and added to the ``KnowledgeGraph`` by one worker thread; every query (search, top
+lists, the ego graph, health) runs in its own exclusive worker under the graph's lock, so the
+UI thread never walks the graph and never waits for it.
+"""
+
+from __future__ import annotations
+
+import queue
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from rich.markup import escape
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical
+from textual.message import Message
+from textual.reactive import reactive
+from textual.widgets import Input, OptionList, Static
+from textual.widgets.option_list import Option
+
+from synapse_core.config import RunConfig
+from synapse_core.graph.build import KnowledgeGraph
+from synapse_core.graph.ego import EgoView, ego_view
+from synapse_core.graph.health import GraphHealth, health
+from synapse_core.graph.queries import (
+    degrees, entity_predicates, neighbours, pagerank, search, top_by_degree, top_by_pagerank,
+)
+from synapse_tui.messages import OpenSample
+from synapse_tui.widgets.graph_ego import EgoGraph
+
+SORTS = ("degree", "pagerank", "name")
+LIST_LIMIT = 300
+"""Entities listed at once (the list is a window on the graph, never all 100k nodes)."""
+SAMPLE_LIMIT = 500
+"""Sample rows listed for one entity; the count of the rest is shown."""
+REFRESH_S = 0.5
+"""While loading, the entity list and counts refresh at most this often."""
+
+
+@dataclass(frozen=True, slots=True)
+class EntityDetail:
+    """What the right-hand side shows for one entity (computed in a worker)."""
+
+    view: EgoView
+    degree: int
+    pagerank: float | None
+    aliases: list[tuple[str, int]]
+    predicates: list[tuple[str, str, int]]
+    samples: list[tuple[int, str]]
+    more_samples: int
+
+
+class GraphPane(Vertical):
+    """Entity list with search and sort, ego graph, predicates, samples and health."""
+
+    DEFAULT_CSS = """
+    GraphPane { height: 1fr; }
+    GraphPane #graph-status { height: 1; padding: 0 1; color: $text-muted; }
+    GraphPane #graph-health { height: auto; max-height: 2; padding: 0 1; }
+    GraphPane #graph-health.-warn { color: $warning; }
+    GraphPane #graph-left { width: 30%; min-width: 20; max-width: 36; }
+    GraphPane #graph-sort { height: 1; padding: 0 1; color: $text-muted; }
+    GraphPane #graph-entities { height: 1fr; border: round $panel; }
+    GraphPane #graph-right { width: 1fr; }
+    GraphPane #graph-title { height: auto; max-height: 2; padding: 0 1; }
+    GraphPane #graph-ego { height: 1fr; min-height: 5; border: round $panel; }
+    GraphPane #graph-detail { height: 8; }
+    GraphPane #graph-predicates { width: 1fr; border: round $panel; padding: 0 1; }
+    GraphPane #graph-samples { width: 2fr; border: round $panel; }
+    """
+
+    BINDINGS = [
+        Binding("slash", "focus_search", "Search", id="graph-search",
+                tooltip="Search entities by name (substring, alias or fuzzy match)"),
+        Binding("s", "cycle_sort", "Sort", id="graph-sort",
+                tooltip="Sort the entity list by degree, PageRank or name"),
+        Binding("d", "toggle_depth", "Depth 1/2", id="graph-depth",
+                tooltip="Show the neighbourhood to depth 1 or 2"),
+        Binding("n", "focus_samples", "Samples", id="graph-samples",
+                tooltip="Move to the list of samples stating the entity's triplets"),
+    ]
+
+    sort: reactive[str] = reactive("degree")
+    """How the entity list is ordered when the search box is empty."""
+    depth: reactive[int] = reactive(1)
+    """Ego-graph depth: 1 (direct neighbours) or 2 (their next hop too)."""
+    selected: reactive[str | None] = reactive(None)
+    """Key of the entity shown on the right."""
+
+    class Progressed(Message):
+        """The build worker added a batch (counts so far; ``done`` after the last one)."""
+
+        def __init__(self, rows: int, nodes: int, edges: int, done: bool) -> None:
+            super().__init__()
+            self.rows, self.nodes, self.edges, self.done = rows, nodes, edges, done
+
+    def __init__(self, config: RunConfig, *, id: str | None = None,
+                 classes: str | None = None) -> None:
+        super().__init__(id=id, classes=classes)
+        self.config = config
+        self.graph = KnowledgeGraph()
+        self._queue: queue.Queue[tuple[list[Any], bool]] = queue.Queue()
+        self._building = False
+        self._completed = False
+        self._last_refresh = 0.0
+        self.health: GraphHealth | None = None
+
+    def compose(self) -> ComposeResult:
+        """Status and health lines over the entity list and the entity's details."""
+        yield Static("No dataset loaded yet.", id="graph-status")
+        yield Static("", id="graph-health")
+        with Horizontal(id="graph-body"):
+            with Vertical(id="graph-left"):
+                yield Input(placeholder="search entities  (/)", id="graph-search-box")
+                yield Static("", id="graph-sort")
+                yield OptionList(id="graph-entities")
+            with Vertical(id="graph-right"):
+                yield Static("", id="graph-title")
+                yield EgoGraph(id="graph-ego")
+                with Horizontal(id="graph-detail"):
+                    yield Static("", id="graph-predicates")
+                    yield OptionList(id="graph-samples")
+
+    def on_mount(self) -> None:
+        """Label the panels."""
+        self.query_one("#graph-entities").border_title = "Entities"
+        self.query_one("#graph-ego").border_title = "Neighbourhood"
+        self.query_one("#graph-predicates").border_title = "Predicates"
+        self.query_one("#graph-samples").border_title = "Samples (enter opens)"
+        self._show_sort()
+
+    # ------------------------------------------------------------------ feeding
+
+    def add_records(self, records: list[Any], done: bool) -> None:
+        """Queue a batch of dataset records; the graph grows in a worker. A batch arriving
+        after the last one of a load starts a new graph (a new dataset is loading)."""
+        if self._completed:
+            self._completed = False
+            self._reset()
+        self._queue.put((list(records), done))
+        if not self._building:
+            self._building = True
+            self._build()
+
+    def _reset(self) -> None:
+        self.graph.clear()
+        self.health = None
+        self.selected = None
+        self.query_one(EgoGraph).view = None
+        self.query_one("#graph-entities", OptionList).clear_options()
+        self.query_one("#graph-samples", OptionList).clear_options()
+        self.query_one("#graph-health", Static).update("")
+
+    @work(thread=True, exclusive=False, exit_on_error=False, group="graph-build")
+    def _build(self) -> None:
+        """Drain the queue into the graph until the last batch of the load."""
+        from textual.worker import get_current_worker
+
+        worker = get_current_worker()
+        kg = self.graph
+        last_post = 0.0
+        while not worker.is_cancelled:
+            try:
+                records, done = self._queue.get(timeout=0.5)
+            except queue.Empty:
+                continue  # wake up to notice cancellation; batches come when the loader has them
+            kg.add_records(records)
+            now = time.monotonic()
+            if done or now - last_post >= 0.1:
+                last_post = now
+                self.post_message(self.Progressed(kg.rows, kg.nodes, kg.edges, done))
+            if done:
+                break
+
+    @on(Progressed)
+    def _progressed(self, message: Progressed) -> None:
+        state = "built" if message.done else "building…"
+        self.query_one("#graph-status", Static).update(
+            f"Knowledge graph {state} {message.rows:,} rows · {message.nodes:,} entities · "
+            f"{message.edges:,} edges")
+        if message.done:
+            self._building = False
+            self._completed = True
+            self._compute_health()
+        now = time.monotonic()
+        if message.done or now - self._last_refresh >= REFRESH_S:
+            self._last_refresh = now
+            self._refresh_list()
+
+    # ------------------------------------------------------------------ entity list
+
+    def _show_sort(self) -> None:
+        self.query_one("#graph-sort", Static).update(
+            f"sort [b]{self.sort}[/b] · depth {self.depth}")
+
+    def watch_sort(self) -> None:
+        """Re-list entities in the new order."""
+        if self.is_mounted:
+            self._show_sort()
+            self._refresh_list()
+
+    def watch_depth(self) -> None:
+        """Redraw the selected entity at the new depth."""
+        if self.is_mounted:
+            self._show_sort()
+            if self.selected:
+                self._load_entity(self.selected, self.depth)
+
+    def action_cycle_sort(self) -> None:
+        """Next sort order."""
+        self.sort = SORTS[(SORTS.index(self.sort) + 1) % len(SORTS)]
+
+    def action_toggle_depth(self) -> None:
+        """Depth 1 <-> 2."""
+        self.depth = 2 if self.depth == 1 else 1
+
+    def action_focus_search(self) -> None:
+        """Put the cursor in the search box."""
+        self.query_one("#graph-search-box", Input).focus()
+
+    def action_focus_samples(self) -> None:
+        """Put the cursor in the sample list, on its first sample."""
+        samples = self.query_one("#graph-samples", OptionList)
+        samples.focus()
+        if samples.highlighted is None and samples.option_count:
+            samples.highlighted = 0
+
+    @on(Input.Changed, "#graph-search-box")
+    def _search_changed(self) -> None:
+        self._refresh_list()
+
+    @on(Input.Submitted, "#graph-search-box")
+    def _search_submitted(self) -> None:
+        entities = self.query_one("#graph-entities", OptionList)
+        entities.focus()
+        if entities.option_count:
+            entities.highlighted = 0
+
+    def _refresh_list(self) -> None:
+        self._list_entities(self.query_one("#graph-search-box", Input).value, self.sort)
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="graph-list")
+    def _list_entities(self, query: str, sort: str) -> None:
+        """Search results, or the top entities in ``sort`` order."""
+        from textual.worker import get_current_worker
+
+        kg = self.graph
+        if query.strip():
+            rows = [(h.key, h.name, f"{h.degree}" + ("~" if h.match == "fuzzy" else ""))
+                    for h in search(kg, query, limit=LIST_LIMIT)]
+        elif sort == "pagerank":
+            rows = [(k, kg.display(k), f"{r * 100:.2f}") for k, r in top_by_pagerank(kg, LIST_LIMIT)]
+        elif sort == "name":
+            with kg.lock:
+                deg = degrees(kg)
+                names = sorted((kg.display(k).casefold(), k) for k in kg.graph)[:LIST_LIMIT]
+                rows = [(k, kg.display(k), str(deg[k])) for _, k in names]
+        else:
+            rows = [(k, kg.display(k), str(d)) for k, d in top_by_degree(kg, LIST_LIMIT)]
+        if not get_current_worker().is_cancelled:
+            self.app.call_from_thread(self._fill_entities, rows)
+
+    def _fill_entities(self, rows: list[tuple[str, str, str]]) -> None:
+        entities = self.query_one("#graph-entities", OptionList)
+        keep = entities.highlighted_option.id if entities.highlighted_option else None
+        entities.clear_options()
+        entities.add_options(
+            Option(f"{escape(name)} [dim]{figure}[/dim]", id=key) for key, name, figure in rows)
+        if keep is not None:
+            for i, (key, _, _) in enumerate(rows):
+                if key == keep:
+                    entities.highlighted = i
+                    break
+        entities.border_subtitle = f"{len(rows)} shown of {self.graph.nodes:,}"
+
+    @on(OptionList.OptionHighlighted, "#graph-entities")
+    @on(OptionList.OptionSelected, "#graph-entities")
+    def _entity_chosen(self, event: OptionList.OptionHighlighted) -> None:
+        key = event.option.id
+        if key and key != self.selected:
+            self.selected = key
+            self._load_entity(key, self.depth)
+
+    def select_entity(self, name: str) -> None:
+        """Show ``name`` (as typed, or a node key) on the right."""
+        self.selected = name
+        self._load_entity(name, self.depth)
+
+    # ------------------------------------------------------------------ the selected entity
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="graph-entity")
+    def _load_entity(self, key: str, depth: int) -> None:
+        """Gather everything the right-hand side shows for one entity."""
+        from textual.worker import get_current_worker
+
+        kg = self.graph
+        with kg.lock:
+            view = ego_view(kg, key, depth)
+            if view is None:
+                return
+            nbs = neighbours(kg, view.key)
+            first: dict[int, str] = {}
+            for nb in nbs:
+                text = (f"{view.name} —{nb.predicate}→ {nb.name}" if nb.direction == "out"
+                        else f"{nb.name} —{nb.predicate}→ {view.name}")
+                for line in nb.lines:
+                    first.setdefault(line, text)
+            lines = sorted(first)
+            ranks = kg.peek_cached("pagerank:0.85")  # shown only once computed (after loading)
+            pr = ranks.get(view.key) if ranks else None
+            detail = EntityDetail(
+                view=view, degree=degrees(kg).get(view.key, 0), pagerank=pr,
+                aliases=sorted(kg.aliases.get(view.key, {}).items(), key=lambda kv: -kv[1]),
+                predicates=entity_predicates(kg, view.key),
+                samples=[(ln, first[ln]) for ln in lines[:SAMPLE_LIMIT]],
+                more_samples=max(0, len(lines) - SAMPLE_LIMIT))
+        if not get_current_worker().is_cancelled:
+            self.app.call_from_thread(self._show_entity, detail)
+
+    def _show_entity(self, d: EntityDetail) -> None:
+        aliases = ", ".join(f"{escape(a)} ×{n}" for a, n in d.aliases[:4])
+        pr = f" · PageRank {d.pagerank * 100:.2f}%" if d.pagerank is not None else ""
+        self.query_one("#graph-title", Static).update(
+            f"[b]{escape(d.view.name)}[/b] · degree {d.degree}{pr} · {len(d.samples) + d.more_samples} "
+            f"samples\n[dim]spelled: {aliases}[/dim]")
+        self.query_one(EgoGraph).view = d.view
+        self.query_one("#graph-ego").border_title = f"Neighbourhood (depth {d.view.depth})"
+        preds = "\n".join(f"{'→' if direction == 'out' else '←'} {escape(p)} [dim]{n}[/dim]"
+                          for p, direction, n in d.predicates[:20])
+        self.query_one("#graph-predicates", Static).update(preds or "[dim]none[/dim]")
+        samples = self.query_one("#graph-samples", OptionList)
+        samples.clear_options()
+        samples.add_options(Option(f"line {ln}: {escape(text)}", id=str(ln))
+                            for ln, text in d.samples)
+        if d.more_samples:
+            samples.add_option(Option(f"[dim]+{d.more_samples} more[/dim]", disabled=True))
+        samples.border_subtitle = f"{len(d.samples) + d.more_samples}"
+
+    @on(OptionList.OptionSelected, "#graph-samples")
+    def _sample_chosen(self, event: OptionList.OptionSelected) -> None:
+        if event.option.id:
+            self.post_message(OpenSample(int(event.option.id)))
+
+    # ------------------------------------------------------------------ health
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="graph-health")
+    def _compute_health(self) -> None:
+        """Health figures (and PageRank, so the PageRank sort is instant afterwards)."""
+        h = health(self.graph)
+        pagerank(self.graph)
+        self.app.call_from_thread(self._show_health, h)
+
+    def _show_health(self, h: GraphHealth) -> None:
+        self.health = h
+        widget = self.query_one("#graph-health", Static)
+        contra = ""
+        if h.contradictions:
+            c = h.contradictions[0]
+            contra = (f": {escape(c.subj)} {escape(c.pred_a)}/{escape(c.pred_b)} "
+                      f"{escape(c.obj)} (lines {c.lines_a[0]}, {c.lines_b[0]})")
+        widget.update(
+            f"[b]Health[/b] rows: {h.rows_with_kg:,} with triplets, {h.rows_without_kg:,} "
+            f"without, {h.rows_with_malformed:,} malformed · {h.components:,} components, "
+            f"largest {100 * h.largest_component_edge_share:.0f}% of edges · top-10 "
+            f"{100 * h.top10_endpoint_share:.0f}% of endpoints · "
+            f"{len(h.contradictions)} contradictions{contra}")
+        widget.set_class(bool(h.contradictions or h.rows_without_kg), "-warn")
