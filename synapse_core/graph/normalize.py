@@ -2,8 +2,9 @@
 
 Entities: Unicode NFKC, case folding, whitespace collapse, surrounding punctuation stripped,
 and *trivial* plural folding of the last word only ("neural networks" -> "neural network",
-"theories" -> "theory", "boxes" -> "box"). Words that merely end in *s* are left alone:
-"glass", "physics", "analysis", "virus", "bias", "series", acronyms ("DNS") and short words.
+"theories" -> "theory", "boxes" -> "box", "GPUs" -> "gpu", a few irregulars: "wolves").
+Words that merely end in *s* are left alone: "glass", "physics", "analysis", "virus", "bias",
+"series", acronyms ("DNS") and short words.
 Predicates get the same cleaning without plural folding (they are verbs: "causes" stays).
 
 ``predicate_key`` reduces a predicate to ``(base, negated)`` so "does not cause", "doesn't
@@ -37,6 +38,13 @@ _TAKE_S = frozenset({
     "moustaches", "mustaches", "psyches", "shoes", "toes", "canoes", "foes", "topics",
     "metrics", "clinics", "critics", "comics", "heuristics", "characteristics", "lyrics",
 })
+# Irregular plurals common enough in explanations to be worth folding.
+_IRREGULAR = {
+    "wolves": "wolf", "leaves": "leaf", "lives": "life", "knives": "knife", "halves": "half",
+    "shelves": "shelf", "calves": "calf", "selves": "self", "thieves": "thief", "wives": "wife",
+    "loaves": "loaf", "children": "child", "women": "woman", "men": "man", "feet": "foot",
+    "teeth": "tooth", "mice": "mouse", "geese": "goose", "people": "people",
+}
 # Endings of singular nouns that end in s: glass, virus, analysis, physics, famous, chaos.
 _SINGULAR_S_ENDINGS = ("ss", "us", "is", "ics")
 
@@ -54,6 +62,8 @@ def singular(word: str, original: str = "") -> str:
     ``original`` is the word as written; an all-capitals original (an acronym such as "DNS"
     or "AWS") is never folded.
     """
+    if word in _IRREGULAR:
+        return _IRREGULAR[word]
     if len(word) <= 3 and not (len(original) == 3 and original[:2].isupper()):
         return word
     if not word.endswith("s") or not word.isalpha():

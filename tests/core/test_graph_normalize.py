@@ -20,6 +20,8 @@ from synapse_core.graph.normalize import entity_key, predicate_key, predicate_te
     ("ﬁre", "fire"),                                 # ligature, NFKC
     ("Oxygen.", "oxygen"),
     ("laws of physics", "laws of physics"),          # only the last word folds
+    ("grey wolves", "grey wolf"),                    # a few irregular plurals
+    ("Children", "child"),
 ])
 def test_entity_key_folds_case_space_unicode_and_plurals(spelling: str, key: str) -> None:
     assert entity_key(spelling) == key
