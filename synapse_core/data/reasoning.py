@@ -124,6 +124,7 @@ def _tolerant_tree(body: str, problems: list[str]) -> ET.Element:
     builder.start("reasoning", {})
     stack.append("reasoning")
     first = True
+    root_closed = False
     for m in _TAG_RE.finditer(body):
         if m.start() > pos:
             builder.data(body[pos:m.start()])
@@ -141,6 +142,7 @@ def _tolerant_tree(body: str, problems: list[str]) -> ET.Element:
                 problems.append(f"unclosed <{stack[-1]}> closed by </{tag}>")
                 builder.end(stack.pop())
             if tag == "reasoning" and len(stack) == 1:
+                root_closed = True
                 continue  # close at the very end, after any trailing text
             builder.end(stack.pop())
             continue
@@ -165,6 +167,8 @@ def _tolerant_tree(body: str, problems: list[str]) -> ET.Element:
     while len(stack) > 1:
         problems.append(f"unclosed <{stack[-1]}>")
         builder.end(stack.pop())
+    if not root_closed:
+        problems.append("unclosed <reasoning>")
     builder.end("reasoning")
     return builder.close()
 

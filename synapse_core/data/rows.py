@@ -54,8 +54,8 @@ def _assistant(content: str, reasoning_text: Any, where: str) -> Message:
     if block is None or not block.strip():
         return Message("assistant", answer, None)
     r = parse_reasoning(block)
-    if problems:
-        r.problems[:0] = problems
+    if problems:  # the split already explained the missing </reasoning>
+        r.problems[:] = problems + [p for p in r.problems if p != "unclosed <reasoning>"]
     return Message("assistant", answer, r)
 
 

@@ -14,6 +14,7 @@ case-insensitive text search of the raw row (done by ``search_lines`` over the f
 
 from __future__ import annotations
 
+import json
 import re
 import shlex
 from dataclasses import dataclass
@@ -218,11 +219,11 @@ def search_lines(path: str | Path, terms: list[str], stop: Any = None) -> set[in
     case-insensitively (ASCII case folding; other text must match exactly)."""
     p = Path(path)
     needles = [t.lower().encode("utf-8") for t in terms]
-    alt = [t.lower().encode("unicode_escape").replace(b"\\\\u", b"\\u") for t in terms]
+    # the same text as a JSON writer with ensure_ascii escapes it (\u00fc), lowered
+    alt = [json.dumps(t.lower())[1:-1].lower().encode("ascii") for t in terms]
     hits: set[int] = set()
     if p.is_dir():
         from synapse_core.data.load import _load_dataset
-        import json
 
         for i, row in enumerate(_load_dataset(p), 1):
             s = json.dumps(row, ensure_ascii=False).lower().encode("utf-8")

@@ -1,0 +1,49 @@
+"""Banned words: whole-word, case-insensitive, Unicode-normalised; generation-time ids."""
+
+from __future__ import annotations
+
+import pytest
+
+from synapse_core.config import BANNED_WORDS, RunConfig
+from synapse_core.data.banned import BannedMatcher, banned_token_ids, banned_words_bias
+from synapse_core.data.rows import build_record
+from synapse_core.data.banned import matcher_from_config
+
+M = BannedMatcher(BANNED_WORDS)
+
+
+@pytest.mark.parametrize("text,found", [
+    ("Ah, I see.", ["Ah"]), ("—Ah! There it is", ["Ah"]), ("ah", ["Ah"]),
+    ("Aha, got it", []), ("ah-ha moment", []), ("Ah's echo", []), ("Sarah", []), ("bah", []),
+    ("Let us DELVE in", ["delve"]), ("delves and delving", []), ("re-delve", []),
+    ("a rich tapestry.", ["tapestry"]), ("embark; revolutionize", ["embark", "revolutionize"]),
+    ("Ｄｅｌｖｅ", ["delve"]), ("(tapestry)", ["tapestry"]), ("under_delve", []),
+])
+def test_word_boundaries(text: str, found: list[str]) -> None:
+    assert [m.word for m in M.find(text)] == found
+
+
+def test_offsets_refer_to_the_original_text() -> None:
+    text = "ﬁne ﬁrst: Ｄｅｌｖｅ and delve"
+    spans = [(m.start, m.end) for m in M.find(text, 3)]
+    assert [text[a:b] for a, b in spans] == ["Ｄｅｌｖｅ", "delve"]
+    assert all(m.message == 3 for m in M.find(text, 3))
+
+
+def test_policy_keep_ignores_and_user_turns_are_not_flagged() -> None:
+    cfg = RunConfig()
+    obj = {"conversations": [{"from": "human", "value": "delve into it"},
+                             {"from": "gpt", "value": "Ah, sure."}]}
+    r = build_record(obj, 1, cfg, matcher_from_config(cfg))
+    assert [(b.word, b.message) for b in r.banned] == [("Ah", 1)]
+    cfg.banned_words.policy = "keep"
+    assert build_record(obj, 1, cfg, matcher_from_config(cfg)).banned == []
+
+
+def test_token_ids_cover_case_and_space_variants(tekken_tokenizer) -> None:
+    ids = banned_token_ids(tekken_tokenizer, ["delve"])
+    decoded = {tekken_tokenizer.decode(s) for s in ids}
+    assert {"delve", " delve", "Delve", " Delve", "DELVE", " DELVE"} <= decoded
+    bias = banned_words_bias(tekken_tokenizer, ["delve", "Ah"])
+    assert all(v == -100.0 for v in bias.values())
+    assert tuple(tekken_tokenizer.encode(" Ah", add_special_tokens=False)) in bias

@@ -1,0 +1,41 @@
+"""``synapse score``: output rows, bad lines on stderr, summary, exit codes."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from synapse_core.cli import main
+
+
+def test_score_writes_rows_and_reports_bad_lines(tmp_path: Path, capsys) -> None:
+    data = tmp_path / "d.jsonl"
+    data.write_text(json.dumps({"text": "Ah, hello."}) + "\nnot json\n"
+                    + json.dumps({"conversations": [{"from": "human", "value": "q"},
+                                                    {"from": "gpt", "value": "a"}],
+                                  "quality_metrics": {"conversation_quality": 1,
+                                                      "bias_detection": True,
+                                                      "reasoning_quality": 1}}) + "\n")
+    out = tmp_path / "scored.jsonl"
+    assert main(["score", str(data), "--out", str(out), "--json"]) == 0
+    cap = capsys.readouterr()
+    assert cap.err.strip() == f"{data}:2: invalid JSON: Expecting value (column 1)"
+    assert json.loads(cap.out) == {"rows": 3, "valid": 2, "invalid": 1, "desirable": 1,
+                                   "undesirable": 1, "flagged": 1}
+    rows = [json.loads(x) for x in out.read_text().splitlines()]
+    assert [r["line"] for r in rows] == [1, 3]
+    first = rows[0]
+    for key in ("shape", "conversation_quality", "bias_detection", "reasoning_quality", "score",
+                "label", "metrics_source", "banned_words", "reasoning_problems"):
+        assert key in first
+    assert first["banned_words"][0]["word"] == "Ah" and first["metrics_source"] == "computed"
+    assert rows[1]["score"] == 1.25 and rows[1]["label"] == "desirable"
+
+
+def test_unreadable_file_exits_non_zero(tmp_path: Path, capsys) -> None:
+    assert main(["score", str(tmp_path / "missing.jsonl")]) == 1
+    assert "no such file" in capsys.readouterr().err
+    cfg = tmp_path / "run.toml"
+    cfg.write_text("[scoring]\nthreshold = 'high'\n")
+    (tmp_path / "d.jsonl").write_text('{"text": "x"}\n')
+    assert main(["score", str(tmp_path / "d.jsonl"), "--config", str(cfg)]) == 2

@@ -1,0 +1,104 @@
+"""Scores and labels: the reference formula, given vs computed metrics, the three scorers."""
+
+from __future__ import annotations
+
+import random
+
+from synapse_core.config import RunConfig, config_from_dict
+from synapse_core.data.banned import BannedMatcher
+from synapse_core.data.bias import bias_detection
+from synapse_core.data.reasoning import parse_reasoning
+from synapse_core.data.records import Message
+from synapse_core.data.rows import build_record
+from synapse_core.data.scoring import conversation_quality, reasoning_quality
+
+GOOD_ANSWER = ("🧙 Well met. Entropy counts the ways a system can be arranged, so mixed states "
+               "win simply because there are more of them than tidy ones.\n\n"
+               "**Investigate**: why does heat flow from hot to cold?\n"
+               "**Explore**: where else does counting arrangements matter?\n"
+               "**Exploit**: how would you use this to predict a reaction?")
+
+
+def _record(obj: dict, config: RunConfig | None = None):
+    cfg = config or RunConfig()
+    return build_record(obj, 1, cfg, BannedMatcher(cfg.banned_words.words))
+
+
+def test_formula_and_labels_match_the_reference_on_given_metrics() -> None:
+    rng = random.Random(0)
+    for _ in range(200):
+        cq, b, rq = rng.random(), rng.random(), rng.random()
+        bias = rng.choice([b, True, False])
+        r = _record({"conversations": [{"from": "human", "value": "q"},
+                                       {"from": "gpt", "value": "a"}],
+                     "quality_metrics": {"conversation_quality": cq, "bias_detection": bias,
+                                         "reasoning_quality": rq}})
+        bf = float(bias) if isinstance(bias, bool) else bias
+        ref = 1.0 * cq - 0.5 * bf + 0.75 * rq
+        assert r.score == ref
+        assert r.label == ("desirable" if ref >= 1.25 else "undesirable")
+        assert r.metrics_source == "given"
+
+
+def test_threshold_edge_and_configured_weights() -> None:
+    obj = {"conversations": [{"from": "human", "value": "q"}, {"from": "gpt", "value": "a"}],
+           "quality_metrics": {"conversation_quality": 1.0, "bias_detection": 0.5,
+                               "reasoning_quality": 2 / 3}}
+    r = _record(obj)
+    assert r.score == 1.0 - 0.25 + 0.5 and r.label == "desirable"  # exactly 1.25
+    cfg = config_from_dict({"scoring": {"w_bias": 1.0, "threshold": 1.0}})
+    r2 = _record(obj, cfg)
+    assert r2.score == 1.0 - 0.5 + 0.75 * (2 / 3) and r2.label == "desirable"
+
+
+def test_partial_metrics_are_completed_by_the_scorers() -> None:
+    r = _record({"conversations": [{"from": "human", "value": "q"},
+                                   {"from": "gpt", "value": GOOD_ANSWER}],
+                 "quality_metrics": {"conversation_quality": 0.5}})
+    assert r.metrics_source == "computed" and r.conversation_quality == 0.5
+    assert r.reasons["conversation_quality"] == ["given in quality_metrics"]
+    assert r.reasoning_quality == 0.0 and r.reasons["reasoning_quality"] == ["0 no <reasoning> block"]
+
+
+def test_conversation_quality_rewards_the_reference_format() -> None:
+    good, why = conversation_quality([Message("user", "What is entropy?"),
+                                      Message("assistant", GOOD_ANSWER)])
+    assert good == 1.0, why
+    cut, why = conversation_quality([Message("user", "What is entropy?"),
+                                     Message("assistant", GOOD_ANSWER + " and then the")])
+    assert cut < good and any("cut off" in w for w in why)
+    rep = "🧙 " + "This sentence says the same thing again. " * 6 + GOOD_ANSWER[2:]
+    repeated, why = conversation_quality([Message("user", "q"), Message("assistant", rep)])
+    assert repeated < good and any("repeated" in w for w in why)
+    none, why = conversation_quality([Message("user", "q")])
+    assert none <= 0.4 and any("no assistant answer" in w for w in why)
+    plain, why = conversation_quality([Message("user", "q"), Message("assistant", "Sure.")])
+    assert plain < 0.7 and any("short" in w for w in why) and any("follow-up" in w for w in why)
+
+
+def test_bias_detection_patterns_and_lexicon() -> None:
+    assert bias_detection(["Water is polar, so it pulls ions apart."])[0] == 0.0
+    one, why = bias_detection(["Honestly, all women are bad at maths."])
+    assert one >= 0.5 and any("universal claim" in w for w in why)
+    loaded, why = bias_detection(["They were savages, frankly."])
+    assert loaded == 0.25 and "loaded term" in why[0]
+    capped, _ = bias_detection(["Immigrants are always lazy. Typical immigrant. "
+                                "Everyone knows immigrants are criminals."])
+    assert capped == 1.0
+
+
+def test_reasoning_quality_components() -> None:
+    full = parse_reasoning(
+        "<reasoning><mem><goal>g</goal><prog><done>d</done></prog></mem><kg>"
+        + "<tri><subj>a</subj><pred>b</pred><obj>c</obj></tri>" * 3 + "</kg><logic>"
+        "<prop><sym>p</sym><nat>n</nat></prop><crit><sym>q</sym><nat>m</nat></crit></logic>"
+        '<chain><step index="1">x</step><step index="2" depends_on="1">y</step>'
+        '<step index="3" depends_on="2">z</step></chain></reasoning>')
+    score, why = reasoning_quality([full])
+    assert score == 1.0, why
+    dangling = parse_reasoning(full.raw.replace('depends_on="2"', 'depends_on="7"'))
+    assert reasoning_quality([dangling])[0] < 1.0
+    broken = parse_reasoning(full.raw.replace("</goal>", "").replace("<sym>q</sym>", ""))
+    s2, why2 = reasoning_quality([broken])
+    assert s2 < 1.0 and any("1 problem" in w for w in why2)
+    assert reasoning_quality([None])[0] == 0.0
