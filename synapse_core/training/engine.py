@@ -161,7 +161,8 @@ class Engine:
         from synapse_core.data.prepare import prepare_dataset
 
         prepared = prepare_dataset(self.config)
-        counts = prepared.counts() if callable(getattr(prepared, "counts", None)) else {}
+        counts = getattr(prepared, "counts", {})
+        counts = counts() if callable(counts) else counts
         self.log(f"data: {len(prepared.rows)} rows for {self.config.training.objective} "
                  f"from {prepared.data_path} {counts or ''}".rstrip())
         return list(prepared.rows)
@@ -244,6 +245,9 @@ class Engine:
         transformers.set_seed(cfg.training.seed)  # TRL 1.14 does not seed before its trainer
         trainer = build_trainer(cfg, loaded.model, loaded.tokenizer, rows, args_kwargs,
                                 [callback])
+        # the engine reports through events; HF's printer would write raw dicts to stdout
+        trainer.remove_callback(transformers.trainer_callback.PrinterCallback)
+        trainer.remove_callback(transformers.trainer_callback.ProgressCallback)
         resume_ckpt = rd.last_checkpoint(run.path) if self.resume_from is not None else None
         if self.resume_from is not None and resume_ckpt is None:
             self.log("no checkpoint to resume from: starting from step 0", "warning")

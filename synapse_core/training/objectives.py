@@ -56,6 +56,7 @@ def training_args_kwargs(cfg: RunConfig, output_dir: Path, *, optim: str, bf16: 
         data_seed=t.seed,
         logging_steps=t.logging_steps,
         logging_strategy="steps",
+        logging_nan_inf_filter=False,  # a NaN loss must reach the engine, not be averaged away
         save_strategy="steps",
         save_steps=t.save_steps,
         save_total_limit=t.save_total_limit,
