@@ -1,8 +1,9 @@
 """Knowledge-graph build benchmark: 100k rows x ~5 triplets (``--quick``: 10k rows).
 
 Generates synthetic rows (Zipf-distributed entities written with varied case and plurals,
-~60 predicates, a few malformed and empty rows), then times ``KnowledgeGraph.add_row`` over
-all of them and the on-demand figures (PageRank, components, health, a search). Memory is the
+~60 predicates, a few malformed and empty rows), then times ``KnowledgeGraph.add_rows`` over
+all of them in batches of 2000 (wall and CPU time: the CPU figure is what a busy machine
+cannot inflate) and the on-demand figures (PageRank, components, health, a search). Memory is the
 process's peak resident set (``ru_maxrss``) minus what it held before building, so it counts
 the graph and nothing generated beforehand. The last line printed is one JSON object.
 
@@ -30,6 +31,10 @@ PREDICATES = [
     "contradicts", "supports", "measures", "describes", "predicts", "explains", "uses",
     "defines", "limits", "follows", "precedes", "transforms", "stores", "emits", "absorbs",
 ] + [f"relation {i}" for i in range(30)]
+
+
+BATCH = 2000
+"""Rows per ``add_rows`` call: the dataset loader's batch size."""
 
 
 def _peak_rss_mb() -> float:
@@ -97,10 +102,11 @@ def main(argv: list[str] | None = None) -> int:
     base_mb = _current_rss_mb()
 
     kg = KnowledgeGraph()
-    t0 = time.perf_counter()
-    for line, tri, bad in data:
-        kg.add_row(line, tri, bad)
+    t0, c0 = time.perf_counter(), time.process_time()
+    for start in range(0, len(data), BATCH):  # batches, as the app feeds the graph
+        kg.add_rows(data[start:start + BATCH])
     build_s = time.perf_counter() - t0
+    build_cpu_s = time.process_time() - c0
     build_peak_mb = _peak_rss_mb() - base_mb
 
     t0 = time.perf_counter()
@@ -122,6 +128,7 @@ def main(argv: list[str] | None = None) -> int:
         "components": len(comps), "contradictions": len(h.contradictions),
         "search_hits": len(hits),
         "generate_s": round(gen_s, 2), "build_s": round(build_s, 2),
+        "build_cpu_s": round(build_cpu_s, 2),
         "build_peak_mb": round(build_peak_mb, 1), "pagerank_s": round(pagerank_s, 2),
         "components_s": round(components_s, 2), "health_s": round(health_s, 2),
         "search_s": round(search_s, 2), "peak_mb": round(peak_mb, 1),
@@ -129,7 +136,7 @@ def main(argv: list[str] | None = None) -> int:
         "ok": build_s < 10 and peak_mb < 1024,
     }
     print(f"built {kg.nodes} entities / {kg.edges} edges from {kg.triplets} triplets of "
-          f"{rows} rows in {build_s:.2f} s; graph memory {build_peak_mb:.0f} MB "
+          f"{rows} rows in {build_s:.2f} s ({build_cpu_s:.2f} s CPU); graph memory {build_peak_mb:.0f} MB "
           f"(peak with queries {peak_mb:.0f} MB)")
     print(json.dumps(result))
     return 0 if result["ok"] else 1
