@@ -33,6 +33,7 @@ _TAG_RE = re.compile(r"<(/?)(" + "|".join(sorted(REASONING_TAGS, key=len, revers
                      + r")\b((?:\s+[\w-]+\s*=\s*(?:\"[^\"]*\"|'[^']*'|[^\s>]*))*)\s*(/?)>")
 _ATTR_RE = re.compile(r"([\w-]+)\s*=\s*(?:\"([^\"]*)\"|'([^']*)'|([^\s>]*))")
 _INT_RE = re.compile(r"-?\d+")
+_DEP_SPLIT = re.compile(r"[,\s;]+")
 
 
 def _short(text: str, n: int = 40) -> str:
@@ -256,13 +257,15 @@ def _add_step(out: Reasoning, idx_raw: str | None, dep_raw: str | None, text: st
     index = len(out.steps) + 1
     if idx_raw is None:
         out.problems.append(f"step {index} has no index")
-    elif _INT_RE.fullmatch(idx_raw.strip()):
+    elif idx_raw.isdigit() or _INT_RE.fullmatch(idx_raw.strip()):
         index = int(idx_raw)
     else:
         out.problems.append(f"step index {idx_raw!r} is not a number")
     deps: list[int] = []
-    if dep_raw:
-        for tok in re.split(r"[,\s;]+", dep_raw.strip()):
+    if dep_raw and dep_raw.isdigit():
+        deps.append(int(dep_raw))
+    elif dep_raw:
+        for tok in _DEP_SPLIT.split(dep_raw.strip()):
             if not tok:
                 continue
             if _INT_RE.fullmatch(tok):

@@ -17,8 +17,8 @@ from synapse_core.data.records import Message, Reasoning
 WIZARD = "\U0001f9d9"
 """The wizard emoji the reference answers start with (any skin tone / gender variant)."""
 FOLLOW_UP_WORDS = ("investigate", "explore", "exploit")
-_SENTENCE_SPLIT = re.compile(r"(?<=[.!?])\s+|\n+")
-_ENDS_OK = re.compile(r"""[.!?:;)\]}"'*`»”’…\u2026]\s*$|[\U0001F300-\U0001FAFF\u2600-\u27BF]\s*$""")
+_SENTENCE_SPLIT = re.compile(r"[.!?\n]+")
+_ENDS_OK = re.compile(r"""[.!?:;)\]}"'*`»”’…\u2026\U0001F300-\U0001FAFF\u2600-\u27BF\ufe0f]""")
 
 
 def combine(cq: float, bias: float, rq: float, scoring: Any) -> float:
@@ -79,7 +79,7 @@ def conversation_quality(messages: Sequence[Message]) -> tuple[float, list[str]]
             pen(round(min(0.3, rep), 2), f"{rep:.0%} of the sentences are repeated")
         if last.count("```") % 2:
             pen(0.15, "an unclosed code block: the answer looks cut off")
-        elif not _ENDS_OK.search(last):
+        elif not _ENDS_OK.match(last[-1]):
             pen(0.15, "the answer ends mid-sentence: it looks cut off")
     if not reasons:
         reasons.append("1.0 well-formed turns, complete in-character answer with follow-ups")
@@ -91,9 +91,9 @@ def _repetition(text: str) -> float:
     seen: set[str] = set()
     total = dup = 0
     for s in _SENTENCE_SPLIT.split(text):
-        s = " ".join(s.lower().split())
         if len(s) <= 20:
             continue
+        s = s.strip().lower()
         total += 1
         if s in seen:
             dup += 1

@@ -87,7 +87,6 @@ class RowTable:
     def __init__(self, capacity: int = 4096) -> None:
         self._n = 0
         self._cols = {k: np.zeros(capacity, dtype=t) for k, t in _COLS.items()}
-        self._pos: dict[int, int] = {}
 
     def __len__(self) -> int:
         return self._n
@@ -138,8 +137,9 @@ class RowTable:
         c["problems"][sl] = [len(r.reasoning_problems) for r in recs]
         c["given"][sl] = [r.metrics_source == "given" for r in recs]
         c["hash"][sl] = [int(r.content_hash, 16) if r.content_hash else 0 for r in recs]
-        for i, r in enumerate(recs, n0):
-            self._pos[r.line] = i
+        if n0 and recs[0].line <= c["line"][n0 - 1] or any(
+                a.line >= b.line for a, b in zip(recs, recs[1:])):
+            raise ValueError("rows must be added in increasing line order")
         self._n = n0 + len(recs)
 
     def seal(self) -> None:
@@ -148,8 +148,13 @@ class RowTable:
             self._cols[k] = a[: self._n].copy()
 
     def index_of(self, line: int) -> int | None:
-        """Row index of a source line, or None when that line is not a valid row."""
-        return self._pos.get(line)
+        """Row index of a source line, or None when that line is not a valid row.
+
+        Rows arrive in line order, so this is a binary search (no per-row dict: at a million
+        rows a dict alone would cost ~100 MB)."""
+        lines = self.col("line")
+        i = int(np.searchsorted(lines, line))
+        return i if i < self._n and lines[i] == line else None
 
     def row(self, i: int) -> dict[str, Any]:
         """One row's summary as plain values (for display)."""
@@ -165,7 +170,7 @@ class RowTable:
 
     def set_decision(self, line: int, decision: str) -> None:
         """Record an accept/reject/none for a line (for the decision filter and counts)."""
-        i = self._pos.get(line)
+        i = self.index_of(line)
         if i is not None:
             self._cols["decision"][i] = DECISIONS[decision]
 
