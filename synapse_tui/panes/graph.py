@@ -69,6 +69,7 @@ class GraphPane(Vertical):
     GraphPane #graph-health { height: auto; max-height: 2; padding: 0 1; }
     GraphPane #graph-health.-warn { color: $warning; }
     GraphPane #graph-left { width: 30%; min-width: 20; max-width: 36; }
+    GraphPane #graph-search-bar { dock: top; height: auto; }
     GraphPane #graph-sort { height: 1; padding: 0 1; color: $text-muted; }
     GraphPane #graph-entities { height: 1fr; border: round $panel; }
     GraphPane #graph-right { width: 1fr; }
@@ -88,6 +89,8 @@ class GraphPane(Vertical):
                 tooltip="Show the neighbourhood to depth 1 or 2"),
         Binding("n", "focus_samples", "Samples", id="graph-samples",
                 tooltip="Move to the list of samples stating the entity's triplets"),
+        Binding("c", "show_contradictions", "Contradictions", id="graph-contradictions",
+                tooltip="List the contradictory triplets in the sample list (enter opens one)"),
     ]
 
     sort: reactive[str] = reactive("degree")
@@ -121,9 +124,12 @@ class GraphPane(Vertical):
         yield Static("", id="graph-health")
         with Horizontal(id="graph-body"):
             with Vertical(id="graph-left"):
-                yield Input(placeholder="search entities  (/)", id="graph-search-box")
-                yield Static("", id="graph-sort")
+                # the list comes first in the DOM so showing the tab focuses it (keys work at
+                # once); the search bar is docked above it
                 yield OptionList(id="graph-entities")
+                with Vertical(id="graph-search-bar"):
+                    yield Input(placeholder="search entities  (/)", id="graph-search-box")
+                    yield Static("", id="graph-sort")
             with Vertical(id="graph-right"):
                 yield Static("", id="graph-title")
                 yield EgoGraph(id="graph-ego")
@@ -340,16 +346,36 @@ class GraphPane(Vertical):
         self.query_one("#graph-predicates", Static).update(preds or "[dim]none[/dim]")
         samples = self.query_one("#graph-samples", OptionList)
         samples.clear_options()
+        samples.border_title = "Samples (enter opens)"
         samples.add_options(Option(f"line {ln}: {escape(text)}", id=str(ln))
                             for ln, text in d.samples)
         if d.more_samples:
             samples.add_option(Option(f"[dim]+{d.more_samples} more[/dim]", disabled=True))
         samples.border_subtitle = f"{len(d.samples) + d.more_samples}"
 
+    def action_show_contradictions(self) -> None:
+        """Fill the sample list with both sides of every contradiction found."""
+        samples = self.query_one("#graph-samples", OptionList)
+        if self.health is None:
+            self.notify("The contradiction check runs when the dataset has loaded.")
+            return
+        samples.clear_options()
+        for i, c in enumerate(self.health.contradictions[:SAMPLE_LIMIT // 2]):
+            for side, pred, lines in (("a", c.pred_a, c.lines_a), ("b", c.pred_b, c.lines_b)):
+                more = f" [dim](+{len(lines) - 1} rows)[/dim]" if len(lines) > 1 else ""
+                samples.add_option(Option(
+                    f"line {lines[0]}: {escape(c.subj)} —{escape(pred)}→ {escape(c.obj)}{more}",
+                    id=f"{lines[0]}:{i}{side}"))  # ids must be unique; the line leads
+        if not self.health.contradictions:
+            samples.add_option(Option("[dim]no contradictions found[/dim]", disabled=True))
+        samples.border_title = "Contradictions (enter opens)"
+        samples.border_subtitle = f"{len(self.health.contradictions)}"
+        self.action_focus_samples()
+
     @on(OptionList.OptionSelected, "#graph-samples")
     def _sample_chosen(self, event: OptionList.OptionSelected) -> None:
         if event.option.id:
-            self.post_message(OpenSample(int(event.option.id)))
+            self.post_message(OpenSample(int(event.option.id.split(":")[0])))
 
     # ------------------------------------------------------------------ health
 

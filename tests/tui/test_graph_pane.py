@@ -136,3 +136,19 @@ async def test_new_load_after_done_starts_a_new_graph(records: list[Record]) -> 
         pane.add_records(records[:1], True)
         await _settle(app, pilot)
         assert pane.graph.rows == 1 and pane.graph.nodes == 3
+
+
+async def test_contradictions_listed_and_opened(records: list[Record]) -> None:
+    app = GraphHost()
+    async with app.run_test(size=(120, 40)) as pilot:
+        pane = app.query_one(GraphPane)
+        pane.add_records(records, True)
+        await _settle(app, pilot)
+        app.query_one("#graph-entities", OptionList).focus()
+        await pilot.press("c")
+        samples = app.query_one("#graph-samples", OptionList)
+        assert app.focused is samples and samples.option_count == 2  # both sides, one row
+        assert "CO2" in str(samples.get_option_at_index(0).prompt)
+        await pilot.press("enter")
+        await pilot.pause()
+        assert app.opened == [3]
