@@ -12,6 +12,7 @@ from typing import ClassVar
 
 import numpy as np
 from rich.segment import Segment
+from rich.style import Style
 from textual import events
 from textual.binding import Binding, BindingType
 from textual.geometry import Size
@@ -106,6 +107,19 @@ class DatasetTable(ScrollView, can_focus=True):
         self.sort_key: str | None = None
         self.descending = False
         self._width = sum(c.width + 1 for c in COLUMNS)
+        self._styles: dict[str, Style] = {}
+
+    def notify_style_update(self) -> None:
+        self._styles.clear()  # theme or CSS changed: resolve the component styles again
+        super().notify_style_update()
+
+    def _style(self, name: str) -> Style:
+        """A component class's rich style, resolved once per theme (render_line is hot)."""
+        style = self._styles.get(name)
+        if style is None:
+            base = self.rich_style if name == "" else self.get_component_rich_style(name)
+            style = self._styles[name] = base
+        return style
 
     # -- data ---------------------------------------------------------------------------------
     def set_view(self, view: np.ndarray, keep_line: int | None = None) -> None:
@@ -190,15 +204,15 @@ class DatasetTable(ScrollView, can_focus=True):
         scroll_x = int(self.scroll_offset.x)
         if y == 0:
             text = self._header_text()
-            style = self.get_component_rich_style("dataset-table--header")
+            style = self._style("dataset-table--header")
         else:
             pos = int(self.scroll_offset.y) + y - 1
             if pos >= len(self.view_index):
-                return Strip.blank(width, self.rich_style)
+                return Strip.blank(width, self._style(""))
             text, cls = self._row_text(int(self.view_index[pos]))
-            style = self.rich_style + self.get_component_rich_style(cls)
+            style = self._style("") + self._style(cls)
             if pos == self.cursor:
-                style = style + self.get_component_rich_style("dataset-table--cursor")
+                style = style + self._style("dataset-table--cursor")
         strip = Strip([Segment(text, style)], len(text))
         return strip.crop_extend(scroll_x, scroll_x + width, style)
 
