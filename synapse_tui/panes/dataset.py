@@ -148,6 +148,9 @@ class DatasetPane(Vertical):
         return self.query_one(DatasetTable)
 
     def on_mount(self) -> None:
+        # The filter box takes focus only through "/": otherwise it would catch the app's
+        # digit keys (tab switching) the moment the pane is shown.
+        self.query_one("#dataset-filter-input", Input).can_focus = False
         self.grid.focus()
         self.start_load()
 
@@ -321,7 +324,13 @@ class DatasetPane(Vertical):
         self.sort_by(self.grid.sort_key or "line", descending=not self.grid.descending)
 
     def action_focus_filter(self) -> None:
-        self.query_one("#dataset-filter-input", Input).focus()
+        box = self.query_one("#dataset-filter-input", Input)
+        box.can_focus = True
+        box.focus()
+
+    @on(Input.Blurred, "#dataset-filter-input")
+    def _filter_blurred(self, event: Input.Blurred) -> None:
+        event.input.can_focus = False
 
     def action_toggle_bad_lines(self) -> None:
         self.query_one("#dataset-bad-lines", Log).toggle_class("-open")
@@ -404,7 +413,9 @@ class DatasetPane(Vertical):
 
     def action_close_detail(self) -> None:
         note = self.query_one("#dataset-note-input", Input)
-        if note.has_class("-open"):
+        if self.query_one("#dataset-filter-input", Input).has_focus:
+            pass  # leave the filter box: focus goes back to the table below
+        elif note.has_class("-open"):
             note.remove_class("-open")
         else:
             self.query_one("#dataset-main").remove_class("-detail-open")
