@@ -16,8 +16,10 @@ from pathlib import Path
 from typing import Any, Iterator
 
 from synapse_core.data.banned import BannedMatcher, matcher_from_config
+from synapse_core.data.events import DatasetLoaded, DatasetLoadFailed, DatasetLoadProgressed
 from synapse_core.data.records import BadLine, Record
 from synapse_core.data.rows import RowError, build_record
+from synapse_core.events import EventSink
 from synapse_core.paths import demo_dataset_path
 
 
@@ -195,24 +197,44 @@ class LoadBatch:
 
 
 def iter_batches(path: str | Path, config: Any, *, batch_size: int = 2000,
-                 stop: threading.Event | None = None) -> Iterator[LoadBatch]:
+                 stop: threading.Event | None = None,
+                 sink: EventSink | None = None) -> Iterator[LoadBatch]:
     """``iter_rows`` grouped into batches of about ``batch_size`` rows, with progress; the last
-    batch has ``done=True``."""
+    batch has ``done=True``. ``sink`` gets ``DatasetLoadProgressed`` per batch and
+    ``DatasetLoaded`` (or ``DatasetLoadFailed``) at the end."""
     pos = [0, 0]
+    counts = {"rows": 0, "bad": 0, "desirable": 0, "flagged": 0}
 
     def progress(done: int, total: int) -> None:
         pos[0], pos[1] = done, total
 
+    def emit(batch: LoadBatch) -> None:
+        batch.bytes_read, batch.total_bytes = pos
+        counts["rows"] += len(batch.records)
+        counts["bad"] += len(batch.bad)
+        counts["desirable"] += sum(1 for r in batch.records if r.label == "desirable")
+        counts["flagged"] += sum(1 for r in batch.records if r.banned)
+        if sink is not None:
+            sink.emit(DatasetLoadProgressed(str(path), counts["rows"], counts["bad"], *pos))
+
     batch = LoadBatch()
-    for item in iter_rows(path, config, stop=stop, progress=progress):
-        if isinstance(item, BadLine):
-            batch.bad.append(item)
-        else:
-            batch.records.append(item)
-        if len(batch.records) + len(batch.bad) >= batch_size:
-            batch.bytes_read, batch.total_bytes = pos
-            yield batch
-            batch = LoadBatch()
-    batch.bytes_read, batch.total_bytes = pos
+    try:
+        for item in iter_rows(path, config, stop=stop, progress=progress):
+            if isinstance(item, BadLine):
+                batch.bad.append(item)
+            else:
+                batch.records.append(item)
+            if len(batch.records) + len(batch.bad) >= batch_size:
+                emit(batch)
+                yield batch
+                batch = LoadBatch()
+    except DataError as e:
+        if sink is not None:
+            sink.emit(DatasetLoadFailed(str(path), str(e)))
+        raise
     batch.done = True
+    emit(batch)
+    if sink is not None:
+        sink.emit(DatasetLoaded(str(path), counts["rows"], counts["bad"], counts["desirable"],
+                                counts["rows"] - counts["desirable"], counts["flagged"]))
     yield batch

@@ -28,6 +28,7 @@ from synapse_core.data.records import BadLine, Record
 from synapse_core.data.table import Filter, FilterError, RowTable, parse_filter, search_lines
 from synapse_tui.messages import RecordsLoaded
 from synapse_tui.widgets.dataset_detail import DatasetDetail
+from synapse_tui.widgets.dataset_review import ReviewMixin
 from synapse_tui.widgets.dataset_table import COLUMNS, DatasetTable
 
 MAX_BAD_SHOWN = 10_000
@@ -36,7 +37,7 @@ IN_FLIGHT = 4
 """Batches the loader may have queued ahead of the UI: bounds memory on huge files."""
 
 
-class DatasetPane(Vertical):
+class DatasetPane(ReviewMixin, Vertical):
     """Browse, filter, sort and review the dataset named by ``config.data.path``."""
 
     DEFAULT_CSS = """
@@ -423,57 +424,8 @@ class DatasetPane(Vertical):
             self._detail_line = None
         self.grid.focus()
 
-    # -- review -------------------------------------------------------------------------------
-    def _current(self) -> tuple[int, str] | None:
-        line = self.grid.current_line
-        if line is None or self.store is None:
-            return None
-        i = self.table.index_of(line)
-        return line, f"{int(self.table.col('hash')[i]):016x}"
-
-    def action_decide(self, decision: str) -> None:
-        cur = self._current()
-        if cur is None:
-            return
-        line, h = cur
-        old = self.store.get(line, h)
-        self.store.set(line, decision, h, old.note if old else "")
-        self._after_decision(line, decision)
-
-    def action_clear_decision(self) -> None:
-        cur = self._current()
-        if cur is None:
-            return
-        self.store.clear(cur[0])
-        self._after_decision(cur[0], "none")
-
-    def _after_decision(self, line: int, decision: str) -> None:
-        self.table.set_decision(line, decision)
-        self.grid.refresh()
-        self._update_summary()
-        self._status(f"line {line}: {decision if decision != 'none' else 'decision cleared'} "
-                     f"(saved to {self.store.path})")
-        if self.detail_record is not None and self.detail_record.line == line:
-            self._render_detail()
-
-    def action_edit_note(self) -> None:
-        cur = self._current()
-        if cur is None:
-            return
-        d = self.store.get(*cur)
-        if d is None:
-            self._status("accept (a) or reject (r) the row first, then add a note", error=True)
-            return
-        box = self.query_one("#dataset-note-input", Input)
-        box.value = d.note
-        box.add_class("-open")
-        box.focus()
-
     @on(Input.Submitted, "#dataset-note-input")
     def _note_submitted(self, event: Input.Submitted) -> None:
-        cur = self._current()
         event.input.remove_class("-open")
-        if cur is not None and self.store is not None:
-            self.store.set_note(cur[0], event.value)
-            self._after_decision(cur[0], self.store.get(cur[0]).decision)
+        self.save_note(event.value)
         self.grid.focus()

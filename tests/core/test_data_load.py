@@ -120,3 +120,20 @@ def test_saved_datasets_folder(tmp_path: Path) -> None:
     assert [(r.line, r.shape) for r in out] == [(1, "messages"), (2, "messages")]
     again = read_record(tmp_path / "ds", 2, -1, RunConfig())
     assert again.messages[1].content == "b" and again.content_hash == out[1].content_hash
+
+
+def test_batches_report_progress_to_a_sink(tmp_path: Path) -> None:
+    from synapse_core.data.events import DatasetLoaded, DatasetLoadProgressed
+    from synapse_core.data.load import iter_batches
+    from synapse_core.events import ListSink
+
+    p = write(tmp_path, [{"text": f"row {i}."} for i in range(25)] + ["{bad"])
+    sink = ListSink()
+    batches = list(iter_batches(p, RunConfig(), batch_size=10, sink=sink))
+    assert [len(b.records) + len(b.bad) for b in batches] == [10, 10, 6]
+    assert [b.done for b in batches] == [False, False, True]
+    assert batches[-1].bytes_read == batches[-1].total_bytes == p.stat().st_size
+    prog = sink.of(DatasetLoadProgressed)
+    assert [e.rows for e in prog] == [10, 20, 25] and prog[-1].bad_lines == 1
+    (done,) = sink.of(DatasetLoaded)
+    assert (done.rows, done.bad_lines, done.desirable + done.undesirable) == (25, 1, 25)
