@@ -73,6 +73,8 @@ class KnowledgeGraph:
         self.skipped_count = 0
         self.edge_count = 0
         """Distinct edges (kept here: networkx counts them by walking every node)."""
+        self.degree: dict[str, int] = {}
+        """entity key -> distinct edges in and out (self-loops twice), kept as edges arrive."""
         self._names: dict[str, tuple[str, str]] = {}
         self._preds: dict[str, str] = {}
         self.version = 0
@@ -95,6 +97,7 @@ class KnowledgeGraph:
             names = self._names
             preds = self._preds
             pred_counts = self.predicate_counts
+            degree = self.degree
             added = 0
             new_edges = False
             for t in triplets:
@@ -140,6 +143,8 @@ class KnowledgeGraph:
                 if data is None:
                     keyed[p] = {"lines": array("I", (line,))}
                     self.edge_count += 1
+                    degree[s] = degree.get(s, 0) + 1
+                    degree[o] = degree.get(o, 0) + 1
                     new_edges = True
                 else:
                     data["lines"].append(line)

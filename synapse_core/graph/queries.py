@@ -140,22 +140,15 @@ def shortest_path(kg: KnowledgeGraph, source: str, target: str,
 
 
 def degrees(kg: KnowledgeGraph) -> dict[str, int]:
-    """Edges (in + out, self-loops twice) per entity; cached. One pass over the adjacency:
-    several times faster than networkx's degree view on 500k edges."""
-    def compute() -> dict[str, int]:
-        deg = dict.fromkeys(kg.graph, 0)
-        for u, nbrs in kg.graph._succ.items():
-            for v, keyed in nbrs.items():
-                k = len(keyed)
-                deg[u] += k
-                deg[v] += k
-        return deg
-    return kg.cached("degrees", compute)
+    """Edges (in + out, self-loops twice) per entity: the graph keeps this up to date as rows
+    arrive (networkx's degree view walks every adjacency each time). Do not modify it."""
+    return kg.degree
 
 
 def top_by_degree(kg: KnowledgeGraph, n: int = 20) -> list[tuple[str, int]]:
     """The ``n`` entities with the most edges (in + out), ties by name."""
-    return heapq.nsmallest(n, degrees(kg).items(), key=lambda kd: (-kd[1], kd[0]))
+    with kg.lock:
+        return heapq.nsmallest(n, kg.degree.items(), key=lambda kd: (-kd[1], kd[0]))
 
 
 def pagerank(kg: KnowledgeGraph, alpha: float = 0.85, tol: float = 1e-8,

@@ -25,6 +25,7 @@ from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.message import Message
 from textual.reactive import reactive
+from textual.timer import Timer
 from textual.widgets import Input, OptionList, Static
 from textual.widgets.option_list import Option
 
@@ -43,8 +44,10 @@ LIST_LIMIT = 300
 """Entities listed at once (the list is a window on the graph, never all 100k nodes)."""
 SAMPLE_LIMIT = 500
 """Sample rows listed for one entity; the count of the rest is shown."""
-REFRESH_S = 0.5
-"""While loading, the entity list and counts refresh at most this often."""
+REFRESH_S = 1.0
+"""While loading, the entity list refreshes at most this often (the counts every 0.1 s)."""
+SEARCH_DEBOUNCE_S = 0.15
+"""A search starts once typing has paused this long (or at once on enter)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -116,6 +119,7 @@ class GraphPane(Vertical):
         self._building = False
         self._completed = False
         self._last_refresh = 0.0
+        self._search_timer: Timer | None = None
         self.health: GraphHealth | None = None
 
     def compose(self) -> ComposeResult:
@@ -199,7 +203,8 @@ class GraphPane(Vertical):
             self._completed = True
             self._compute_health()
         now = time.monotonic()
-        if message.done or now - self._last_refresh >= REFRESH_S:
+        # while loading, skip a refresh if the previous one is still running
+        if message.done or (now - self._last_refresh >= REFRESH_S and not self._list_busy()):
             self._last_refresh = now
             self._refresh_list()
 
@@ -243,20 +248,28 @@ class GraphPane(Vertical):
 
     @on(Input.Changed, "#graph-search-box")
     def _search_changed(self) -> None:
-        self._refresh_list()
+        # a search thread cannot be interrupted: wait for a pause in typing before starting one
+        if self._search_timer is not None:
+            self._search_timer.stop()
+        self._search_timer = self.set_timer(SEARCH_DEBOUNCE_S, self._refresh_list)
 
     @on(Input.Submitted, "#graph-search-box")
     def _search_submitted(self) -> None:
-        entities = self.query_one("#graph-entities", OptionList)
-        entities.focus()
-        if entities.option_count:
-            entities.highlighted = 0
+        if self._search_timer is not None:
+            self._search_timer.stop()
+            self._search_timer = None
+        self._refresh_list(focus_list=True)
 
-    def _refresh_list(self) -> None:
-        self._list_entities(self.query_one("#graph-search-box", Input).value, self.sort)
+    def _list_busy(self) -> bool:
+        return any(w.group == "graph-list" and w.node is self and not w.is_finished
+                   for w in self.app.workers)
+
+    def _refresh_list(self, focus_list: bool = False) -> None:
+        self._list_entities(self.query_one("#graph-search-box", Input).value, self.sort,
+                            focus_list)
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="graph-list")
-    def _list_entities(self, query: str, sort: str) -> None:
+    def _list_entities(self, query: str, sort: str, focus_list: bool = False) -> None:
         """Search results, or the top entities in ``sort`` order."""
         from textual.worker import get_current_worker
 
@@ -274,9 +287,9 @@ class GraphPane(Vertical):
         else:
             rows = [(k, kg.display(k), str(d)) for k, d in top_by_degree(kg, LIST_LIMIT)]
         if not get_current_worker().is_cancelled:
-            self.app.call_from_thread(self._fill_entities, rows)
+            self.app.call_from_thread(self._fill_entities, rows, focus_list)
 
-    def _fill_entities(self, rows: list[tuple[str, str, str]]) -> None:
+    def _fill_entities(self, rows: list[tuple[str, str, str]], focus_list: bool = False) -> None:
         entities = self.query_one("#graph-entities", OptionList)
         keep = entities.highlighted_option.id if entities.highlighted_option else None
         entities.clear_options()
@@ -288,6 +301,10 @@ class GraphPane(Vertical):
                     entities.highlighted = i
                     break
         entities.border_subtitle = f"{len(rows)} shown of {self.graph.nodes:,}"
+        if focus_list:
+            entities.focus()
+            if rows:
+                entities.highlighted = 0
 
     @on(OptionList.OptionHighlighted, "#graph-entities")
     @on(OptionList.OptionSelected, "#graph-entities")

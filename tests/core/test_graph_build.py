@@ -98,3 +98,9 @@ def test_clear_forgets_everything() -> None:
     kg = build_graph([(1, [T("a", "r", "b")], 1)])
     kg.clear()
     assert kg.nodes == kg.edges == kg.rows == kg.malformed_triplets == 0
+
+
+def test_running_degree_matches_networkx() -> None:
+    kg = build_graph([(1, [T("a", "r", "b"), T("a", "s", "b"), T("b", "r", "a")], 0),
+                      (2, [T("a", "r", "b"), T("c", "loops", "c")], 0)])
+    assert kg.degree == dict(kg.graph.degree()) == {"a": 3, "b": 3, "c": 2}

@@ -79,11 +79,10 @@ async def test_search_open_neighbourhood_and_jump_to_sample(records: list[Record
 
         await pilot.press("slash")
         assert isinstance(app.focused, Input)
-        await pilot.press(*"photosynth")
+        await pilot.press(*"photosynth", "enter")  # search now, then to the first hit
         await _settle(app, pilot)
         entities = app.query_one("#graph-entities", OptionList)
-        assert entities.option_count == 1
-        await pilot.press("enter")  # to the list, first hit highlighted
+        assert entities.option_count == 1 and app.focused is entities
         await _settle(app, pilot)
         assert pane.selected == "photosynthesis"
 
