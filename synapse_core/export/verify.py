@@ -190,7 +190,7 @@ def check_mmproj(mmproj: Path, text_gguf: Path) -> dict[str, Any]:
         params = mtmd.mtmd_context_params_default()
         params.use_gpu = False
         params.print_timings = False
-        params.warmup = False
+        params.warmup = True  # with it off, the first encode in a process gave NaNs in our runs
         ctx = mtmd.mtmd_init_from_file(str(mmproj).encode(), llm.model, params)
         if not ctx:
             raise RuntimeError(f"{mmproj}: llama.cpp's multimodal loader rejected the file")
