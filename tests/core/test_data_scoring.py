@@ -85,6 +85,10 @@ def test_bias_detection_patterns_and_lexicon() -> None:
     capped, _ = bias_detection(["Immigrants are always lazy. Typical immigrant. "
                                 "Everyone knows immigrants are criminals."])
     assert capped == 1.0
+    assert bias_detection(["The French are always late."]) == (
+        0.5, ['+0.5 group always/never: "The French are always"'])  # counted once
+    assert bias_detection(["The French Revolution began; the French were tired."])[0] == 0.0
+    assert bias_detection(["Documents and moments: nothing about men here."])[0] == 0.0
 
 
 def test_reasoning_quality_components() -> None:
