@@ -133,3 +133,24 @@ async def test_open_row_accept_reject_and_restart(run_config: RunConfig) -> None
         pane.apply_filter("decision:reject")
         await pilot.pause()
         assert [int(pane.table.col("line")[i]) for i in pane.grid.view_index] == [9]
+
+
+async def test_bad_lines_panel_filter_errors_and_open_bad_line(run_config: RunConfig) -> None:
+    app = PaneApp(run_config)
+    async with app.run_test(size=(120, 40)) as pilot:
+        pane = await _loaded(app, pilot)
+        log = pane.query_one("#dataset-bad-lines")
+        assert not log.has_class("-open")
+        await pilot.press("b")
+        assert log.has_class("-open") and log.lines[0].endswith(":6: invalid JSON: Expecting "
+                                                                "property name enclosed in "
+                                                                "double quotes (column 2)")
+        pane.apply_filter("label:good")
+        status = pane.query_one("#dataset-status")
+        assert status.has_class("-error") and "choose one of" in str(status.render())
+        assert len(pane.grid.view_index) == 30  # the bad filter changed nothing
+        pane.open_line(6)
+        await pilot.pause()
+        assert "invalid JSON" in str(pane.query_one(DatasetDetail).body.render())
+        await pilot.press("escape")
+        assert not pane.query_one("#dataset-main").has_class("-detail-open")
