@@ -9,6 +9,7 @@ are reported (``more_out``...) so the drawing can say "+N more".
 
 from __future__ import annotations
 
+import heapq
 from dataclasses import dataclass, field
 
 from synapse_core.graph.build import KnowledgeGraph
@@ -48,11 +49,13 @@ class EgoView:
     more_in: int = 0
 
 
-def _edges(kg: KnowledgeGraph, adj: dict, key: str, skip: str | None) -> list[tuple[str, str, int]]:
-    out = [(other, p, len(d["lines"])) for other, keyed in adj[key].items() if other != skip
-           for p, d in keyed.items()]
-    out.sort(key=lambda t: (-t[2], t[1], t[0]))
-    return out
+def _edges(adj: dict, key: str, skip: str | None, n: int) -> tuple[list[tuple[str, str, int]], int]:
+    """The ``n`` most stated edges of ``key`` in ``adj`` and how many there are in all
+    (a partial sort: hubs have tens of thousands of edges)."""
+    edges = ((other, p, len(d["lines"])) for other, keyed in adj[key].items() if other != skip
+             for p, d in keyed.items())
+    total = sum(len(keyed) for other, keyed in adj[key].items() if other != skip)
+    return heapq.nsmallest(n, edges, key=lambda t: (-t[2], t[1], t[0])), total
 
 
 def ego_view(kg: KnowledgeGraph, entity: str, depth: int = 1, max_branches: int = 12,
@@ -67,15 +70,15 @@ def ego_view(kg: KnowledgeGraph, entity: str, depth: int = 1, max_branches: int 
         g = kg.graph
         view = EgoView(key, kg.display(key), depth)
         for adj, branches, side in ((g._succ, view.out, "out"), (g._pred, view.inc, "in")):
-            edges = _edges(kg, adj, key, None)
-            for other, p, n in edges[:max_branches]:
+            edges, total = _edges(adj, key, None, max_branches)
+            for other, p, n in edges:
                 b = EgoBranch(other, kg.display(other), p, n)
                 if depth == 2 and other != key:
-                    nxt = _edges(kg, adj, other, key)
-                    b.children = [EgoLeaf(kg.display(o), q, c) for o, q, c in nxt[:max_children]]
-                    b.more_children = max(0, len(nxt) - max_children)
+                    nxt, count = _edges(adj, other, key, max_children)
+                    b.children = [EgoLeaf(kg.display(o), q, c) for o, q, c in nxt]
+                    b.more_children = max(0, count - max_children)
                 branches.append(b)
-            rest = max(0, len(edges) - max_branches)
+            rest = max(0, total - max_branches)
             if side == "out":
                 view.more_out = rest
             else:

@@ -232,17 +232,57 @@ def predicates(kg: KnowledgeGraph) -> list[tuple[str, int]]:
 def entity_predicates(kg: KnowledgeGraph, entity: str) -> list[tuple[str, str, int]]:
     """``(predicate, direction, statements)`` around one entity, most used first."""
     counts: Counter[tuple[str, str]] = Counter()
-    for nb in neighbours(kg, entity):
-        counts[(nb.predicate, nb.direction)] += len(nb.lines)
+    with kg.lock:
+        key = kg.resolve(entity)
+        if key is None:
+            return []
+        for direction, adj in (("out", kg.graph._succ), ("in", kg.graph._pred)):
+            for keyed in adj[key].values():
+                for p, d in keyed.items():
+                    counts[(p, direction)] += len(d["lines"])
     return sorted(((p, d, c) for (p, d), c in counts.items()), key=lambda t: (-t[2], t[0], t[1]))
 
 
 def samples(kg: KnowledgeGraph, entity: str) -> list[int]:
     """The rows (1-based lines) with a triplet naming ``entity``, ascending."""
     lines: set[int] = set()
-    for nb in neighbours(kg, entity):
-        lines.update(nb.lines)
+    with kg.lock:
+        key = kg.resolve(entity)
+        if key is None:
+            return []
+        for adj in (kg.graph._succ, kg.graph._pred):
+            for keyed in adj[key].values():
+                for d in keyed.values():
+                    lines.update(d["lines"])
     return sorted(lines)
+
+
+def sample_index(kg: KnowledgeGraph, entity: str,
+                 limit: int | None = None) -> tuple[list[tuple[int, str, str, str]], int]:
+    """The first ``limit`` rows naming ``entity``, each with one of its triplets there as
+    ``(line, subject, predicate, object)`` display names, and the number of rows in all."""
+    first: dict[int, tuple[str, str, bool]] = {}
+    with kg.lock:
+        key = kg.resolve(entity)
+        if key is None:
+            return [], 0
+        for out, adj in ((True, kg.graph._succ), (False, kg.graph._pred)):
+            for other, keyed in adj[key].items():
+                for p, d in keyed.items():
+                    for line in d["lines"]:
+                        if line not in first:
+                            first[line] = (other, p, out)
+        lines = sorted(first)
+        total = len(lines)
+        if limit is not None:
+            lines = lines[:limit]
+        me = kg.display(key)
+        rows = []
+        for line in lines:
+            other, p, out = first[line]
+            name = kg.display(other)
+            rows.append((line, me, p, name) if out else (line, name, p, me))
+    return rows, total
 
 
 def sample_triplets(kg: KnowledgeGraph, entity: str, line: int) -> list[tuple[str, str, str]]:

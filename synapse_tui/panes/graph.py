@@ -34,7 +34,7 @@ from synapse_core.graph.build import KnowledgeGraph
 from synapse_core.graph.ego import EgoView, ego_view
 from synapse_core.graph.health import GraphHealth, health
 from synapse_core.graph.queries import (
-    degrees, entity_predicates, neighbours, pagerank, search, top_by_degree, top_by_pagerank,
+    degrees, entity_predicates, pagerank, sample_index, search, top_by_degree, top_by_pagerank,
 )
 from synapse_tui.messages import OpenSample
 from synapse_tui.widgets.graph_ego import EgoGraph
@@ -331,22 +331,15 @@ class GraphPane(Vertical):
             view = ego_view(kg, key, depth)
             if view is None:
                 return
-            nbs = neighbours(kg, view.key)
-            first: dict[int, str] = {}
-            for nb in nbs:
-                text = (f"{view.name} —{nb.predicate}→ {nb.name}" if nb.direction == "out"
-                        else f"{nb.name} —{nb.predicate}→ {view.name}")
-                for line in nb.lines:
-                    first.setdefault(line, text)
-            lines = sorted(first)
+            rows, total = sample_index(kg, view.key, SAMPLE_LIMIT)
             ranks = kg.peek_cached("pagerank:0.85")  # shown only once computed (after loading)
             pr = ranks.get(view.key) if ranks else None
             detail = EntityDetail(
                 view=view, degree=degrees(kg).get(view.key, 0), pagerank=pr,
                 aliases=sorted(kg.aliases.get(view.key, {}).items(), key=lambda kv: -kv[1]),
                 predicates=entity_predicates(kg, view.key),
-                samples=[(ln, first[ln]) for ln in lines[:SAMPLE_LIMIT]],
-                more_samples=max(0, len(lines) - SAMPLE_LIMIT))
+                samples=[(ln, f"{s} —{p}→ {o}") for ln, s, p, o in rows],
+                more_samples=max(0, total - SAMPLE_LIMIT))
         if not get_current_worker().is_cancelled:
             self.app.call_from_thread(self._show_entity, detail)
 

@@ -121,3 +121,12 @@ def test_ego_view_depths_and_caps(kg: KnowledgeGraph) -> None:
     assert ego_view(kg, "nope") is None
     with pytest.raises(ValueError):
         ego_view(kg, "oxygen", 3)
+
+
+def test_sample_index_gives_one_triplet_per_row_and_the_total(kg: KnowledgeGraph) -> None:
+    rows, total = q.sample_index(kg, "oxygen")
+    assert total == 2 and [r[0] for r in rows] == [1, 2]
+    assert rows[0] == (1, "photosynthesis", "produces", "oxygen")
+    capped, total = q.sample_index(kg, "photosynthesis", limit=1)
+    assert total == 3 and len(capped) == 1 and capped[0][0] == 1
+    assert q.sample_index(kg, "nothing") == ([], 0)
