@@ -157,7 +157,7 @@ class ExportQueue:
             if self._worker and self._worker.is_alive():
                 return
             self._stopping = False
-            self._worker = threading.Thread(target=self._run, name="export-queue", daemon=True)
+            self._worker = threading.Thread(target=self.serve, name="export-queue", daemon=True)
             self._worker.start()
 
     def stop(self, timeout: float | None = None) -> None:
@@ -197,7 +197,9 @@ class ExportQueue:
         with self._lock:
             self._changed()
 
-    def _run(self) -> None:
+    def serve(self) -> None:
+        """Run queued jobs one at a time until ``stop()``; blocks (call it in a worker thread:
+        ``start()`` does, and the TUI pane runs it in a Textual thread worker)."""
         from synapse_core.export.pipeline import run_job
 
         while True:
