@@ -84,10 +84,15 @@ async def test_sort_and_filter(run_config: RunConfig) -> None:
     async with app.run_test(size=(120, 40)) as pilot:
         pane = await _loaded(app, pilot)
         grid = pane.query_one(DatasetTable)
-        pane.sort_by("score", descending=True)
+        await pilot.click(DatasetTable, offset=(28, 0))  # the "score" header cell
+        await pilot.pause()
+        assert grid.sort_key == "score" and not grid.descending
+        await pilot.click(DatasetTable, offset=(28, 0))  # again: descending
         await pilot.pause()
         scores = pane.table.col("score")[grid.view_index]
-        assert list(scores) == sorted(scores, reverse=True)
+        assert grid.descending and list(scores) == sorted(scores, reverse=True)
+        await pilot.press("s")  # next column: cq
+        assert grid.sort_key == "cq"
         await pilot.press("slash")
         for ch in "banned>0":
             await pilot.press(ch)
