@@ -28,6 +28,7 @@ from textual.reactive import reactive
 from textual.timer import Timer
 from textual.widgets import Input, OptionList, Static
 from textual.widgets.option_list import Option
+from textual.worker import Worker, WorkerState
 
 from synapse_core.config import RunConfig
 from synapse_core.graph.build import KnowledgeGraph
@@ -386,6 +387,23 @@ class GraphPane(Vertical):
     def _sample_chosen(self, event: OptionList.OptionSelected) -> None:
         if event.option.id:
             self.post_message(OpenSample(int(event.option.id.split(":")[0])))
+
+    @on(Worker.StateChanged)
+    def _worker_changed(self, event: Worker.StateChanged) -> None:
+        """A failed worker is reported, never swallowed; a failed build can be retried."""
+        worker = event.worker
+        if not (worker.group or "").startswith("graph-") or worker.node is not self:
+            return
+        if event.state == WorkerState.ERROR:
+            if worker.group == "graph-build":
+                self._building = False
+                self._completed = True  # the next batch starts a fresh graph
+                self._queue = queue.Queue()
+            self.query_one("#graph-status", Static).update(
+                f"[b]Knowledge graph error[/b] ({worker.group}): {escape(str(worker.error))}")
+            self.notify(f"Knowledge graph: {worker.error}", severity="error")
+        elif event.state == WorkerState.CANCELLED and worker.group == "graph-build":
+            self._building = False
 
     # ------------------------------------------------------------------ health
 

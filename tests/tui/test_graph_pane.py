@@ -9,6 +9,7 @@ import pytest
 from textual import on
 from textual.app import App, ComposeResult
 from textual.widgets import Input, OptionList, Static
+from textual.worker import WorkerFailed
 
 from synapse_core.config import RunConfig
 from synapse_core.data.load import iter_rows
@@ -151,3 +152,26 @@ async def test_contradictions_listed_and_opened(records: list[Record]) -> None:
         await pilot.press("enter")
         await pilot.pause()
         assert app.opened == [3]
+
+
+async def test_a_failing_build_is_reported_and_the_next_load_works(records: list[Record]) -> None:
+    class Broken:
+        line = 1
+        malformed_triplets: list[str] = []
+
+        @property
+        def triplets(self):
+            raise RuntimeError("triplets unreadable")
+
+    app = GraphHost()
+    async with app.run_test(size=(120, 40)) as pilot:
+        pane = app.query_one(GraphPane)
+        pane.add_records([Broken()], True)
+        with pytest.raises(WorkerFailed):
+            await app.workers.wait_for_complete()
+        await pilot.pause()
+        assert "triplets unreadable" in str(app.query_one("#graph-status", Static).render())
+        pane.add_records(records, True)
+        await _settle(app, pilot)
+        assert "built" in str(app.query_one("#graph-status", Static).render())
+        assert pane.graph.rows == 4
