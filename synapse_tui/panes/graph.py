@@ -47,6 +47,8 @@ SAMPLE_LIMIT = 500
 """Sample rows listed for one entity; the count of the rest is shown."""
 REFRESH_S = 1.0
 """While loading, the entity list refreshes at most this often (the counts every 0.1 s)."""
+COMPACT_BELOW = 26
+"""Pane heights (rows) below which health, title and details take fewer rows."""
 SEARCH_DEBOUNCE_S = 0.15
 """A search starts once typing has paused this long (or at once on enter)."""
 
@@ -82,6 +84,9 @@ class GraphPane(Vertical):
     GraphPane #graph-detail { height: 8; }
     GraphPane #graph-predicates { width: 1fr; border: round $panel; padding: 0 1; }
     GraphPane #graph-samples { width: 2fr; border: round $panel; }
+    GraphPane.-compact #graph-health { max-height: 1; }
+    GraphPane.-compact #graph-title { max-height: 1; }
+    GraphPane.-compact #graph-detail { height: 6; }
     """
 
     BINDINGS = [
@@ -149,6 +154,10 @@ class GraphPane(Vertical):
         self.query_one("#graph-predicates").border_title = "Predicates"
         self.query_one("#graph-samples").border_title = "Samples (enter opens)"
         self._show_sort()
+
+    def on_resize(self) -> None:
+        """Short terminals (an 80x24 SSH session) give the drawing more of the height."""
+        self.set_class(self.size.height < COMPACT_BELOW, "-compact")
 
     # ------------------------------------------------------------------ feeding
 
