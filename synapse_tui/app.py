@@ -1,0 +1,252 @@
+"""SynapseApp: composes the four panes and routes messages between them. It computes nothing.
+
+Panes talk only through ``synapse_tui.messages``; the app calls the receiving pane's method
+(RecordsLoaded -> GraphPane.add_records, OpenSample -> DatasetPane.open_line, ExportRequested
+-> ExportPane.add_job, RunStateChanged -> the header). A pane whose module cannot be imported
+is replaced by a line saying so, so the rest of the app still starts.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import importlib
+import signal
+from pathlib import Path
+from typing import Any
+
+from rich.markup import escape
+from textual import on
+from textual.app import App, ComposeResult
+from textual.binding import Binding
+from textual.widget import Widget
+from textual.widgets import Footer, Static, TabbedContent, TabPane
+
+from synapse_core.config import RunConfig, write_config
+from synapse_tui.commands import SynapseCommands
+from synapse_tui.keymap import apply_keymap
+from synapse_tui.messages import ExportRequested, OpenSample, RecordsLoaded, RunStateChanged
+from synapse_tui.screens.confirm import ConfirmScreen
+from synapse_tui.screens.help import HelpScreen
+from synapse_tui.themes import DEFAULT_THEME, register_themes
+from synapse_tui.widgets.header import RunHeader
+
+PANES: tuple[tuple[str, str, str, str], ...] = (
+    ("dataset", "Dataset", "synapse_tui.panes.dataset", "DatasetPane"),
+    ("graph", "Graph", "synapse_tui.panes.graph", "GraphPane"),
+    ("training", "Training", "synapse_tui.panes.training", "TrainingPane"),
+    ("export", "Export", "synapse_tui.panes.export", "ExportPane"),
+)
+"""(tab id, tab title, module, class) of each pane, in tab order."""
+
+STOP_SIGNALS = tuple(getattr(signal, n) for n in ("SIGHUP", "SIGTERM") if hasattr(signal, n))
+"""An SSH drop (SIGHUP) or a kill (SIGTERM) checkpoints and stops a run before exiting."""
+
+
+class PaneUnavailable(Static):
+    """Stands in for a pane whose module failed to import; says why, shows nothing else."""
+
+    DEFAULT_CSS = "PaneUnavailable { padding: 1 2; color: $warning; }"
+
+
+class SynapseApp(App[int]):
+    """The synapse-tui dashboard: dataset, knowledge graph, training and export panes."""
+
+    CSS_PATH = "app.tcss"
+    TITLE = "synapse-tui"
+    COMMANDS = App.COMMANDS | {SynapseCommands}
+    BINDINGS = [
+        Binding("1,f1", "show_pane('dataset')", "Dataset", id="show-dataset",
+                tooltip="Show the dataset browser"),
+        Binding("2,f2", "show_pane('graph')", "Graph", id="show-graph",
+                tooltip="Show the knowledge graph"),
+        Binding("3,f3", "show_pane('training')", "Training", id="show-training",
+                tooltip="Show the training panel"),
+        Binding("4,f4", "show_pane('export')", "Export", id="show-export",
+                tooltip="Show the export queue"),
+        Binding("question_mark", "help", "Keys", id="show-help",
+                tooltip="List every key binding and its id"),
+        Binding("ctrl+q", "quit", "Quit", id="quit", priority=True,
+                tooltip="Quit (asks first while a run is training)"),
+    ]
+
+    def __init__(self, config: RunConfig, *, data_label: str = "",
+                 initial_tab: str = "dataset") -> None:
+        super().__init__()
+        self.config = config
+        self.data_label = data_label or config.data.path or "demo (prof_synapse.jsonl)"
+        self.initial_tab = initial_tab
+        self._startup_warnings = register_themes(self)
+        wanted = config.ui.theme or DEFAULT_THEME
+        if wanted not in self.available_themes:
+            self._startup_warnings.append(f"ui.theme: unknown theme {wanted!r}; "
+                                          f"using {DEFAULT_THEME}")
+            wanted = DEFAULT_THEME
+        self.theme = wanted
+
+    # ------------------------------------------------------------------ layout
+
+    def compose(self) -> ComposeResult:
+        yield RunHeader(id="header")
+        with TabbedContent(initial=self.initial_tab, id="tabs"):
+            for n, (tab_id, title, module, cls_name) in enumerate(PANES, 1):
+                with TabPane(f"{n} {title}", id=tab_id):
+                    yield self._make_pane(tab_id, module, cls_name)
+        yield Footer()
+
+    def _make_pane(self, tab_id: str, module: str, cls_name: str) -> Widget:
+        pane_id = f"{tab_id}-pane"
+        try:
+            cls = getattr(importlib.import_module(module), cls_name)
+            return cls(self.config, id=pane_id)
+        except Exception as e:  # any failure of one pane must leave the others usable
+            return PaneUnavailable(escape(f"this pane is not available: "
+                                          f"{type(e).__name__}: {e}"), id=pane_id)
+
+    def on_mount(self) -> None:
+        self.query_one(RunHeader).data_label = self.data_label
+        unknown = apply_keymap(self, self.config.ui.keymap)
+        if unknown:
+            self._startup_warnings.append("ui.keymap: no binding with id "
+                                          + ", ".join(unknown))
+        for line in self._startup_warnings:
+            self.notify(line, severity="warning", timeout=10)
+        self._install_signal_handlers()
+        self.call_after_refresh(self._focus_pane, self.initial_tab)
+
+    # ------------------------------------------------------------------ panes
+
+    def pane_titles(self) -> list[tuple[str, str]]:
+        """(tab id, title) of every pane, in tab order."""
+        return [(tab_id, title) for tab_id, title, _, _ in PANES]
+
+    def pane(self, tab_id: str) -> Widget:
+        """The widget in tab ``tab_id`` (the pane, or its PaneUnavailable stand-in)."""
+        return self.query_one(f"#{tab_id}-pane", Widget)
+
+    def action_show_pane(self, tab_id: str) -> None:
+        """Switch to tab ``tab_id`` and put the focus in its pane."""
+        self.query_one(TabbedContent).active = tab_id
+        self.call_after_refresh(self._focus_pane, tab_id)
+
+    def _focus_pane(self, tab_id: str) -> None:
+        pane = self.pane(tab_id)
+        if pane.focusable:
+            pane.focus()
+            return
+        for widget in pane.query("*"):
+            if widget.focusable:
+                widget.focus()
+                return
+
+    def training_action(self, action: str) -> None:
+        """Run a training pane action (``start``, ``stop``, ...) from the palette."""
+        pane = self.pane("training")
+        method = getattr(pane, f"action_{action}", None)
+        if method is None:
+            self.notify("The training pane is not available.", severity="error")
+            return
+        self.action_show_pane("training")
+        method()
+
+    # ------------------------------------------------------------------ routing
+
+    @on(RecordsLoaded)
+    def _records_loaded(self, message: RecordsLoaded) -> None:
+        self._call_pane("graph", "add_records", message.records, message.done)
+
+    @on(OpenSample)
+    def _open_sample(self, message: OpenSample) -> None:
+        self.action_show_pane("dataset")
+        self._call_pane("dataset", "open_line", message.line)
+
+    @on(ExportRequested)
+    def _export_requested(self, message: ExportRequested) -> None:
+        if self._call_pane("export", "add_job", message.run_dir):
+            self.notify(f"Export queued: {message.run_dir}")
+
+    @on(RunStateChanged)
+    def _run_state_changed(self, message: RunStateChanged) -> None:
+        header = self.query_one(RunHeader)
+        header.state = message.state
+        header.detail = message.detail
+
+    def _call_pane(self, tab_id: str, method: str, *args: Any) -> bool:
+        fn = getattr(self.pane(tab_id), method, None)
+        if fn is None:
+            self.notify(f"The {tab_id} pane is not available.", severity="error")
+            return False
+        fn(*args)
+        return True
+
+    # ------------------------------------------------------------------ app actions
+
+    def action_help(self) -> None:
+        """Show every active key binding with its id."""
+        rows = sorted({(ab.binding.key_display or self.get_key_display(ab.binding),
+                        ab.binding.description or ab.binding.action, ab.binding.id or "")
+                       for ab in self.screen.active_bindings.values()
+                       if ab.binding.description}, key=lambda r: r[2] or r[1])
+        self.push_screen(HelpScreen(rows))
+
+    def config_target(self) -> Path:
+        """Where "write config" writes: the loaded file, else ``run.toml`` in the cwd."""
+        return Path(self.config.source) if self.config.source else Path.cwd() / "run.toml"
+
+    def action_write_config(self) -> None:
+        """Write the current settings as TOML (asks before replacing another file)."""
+        target = self.config_target()
+
+        def write(yes: bool | None = True) -> None:
+            if yes:
+                write_config(self.config, target)
+                self.notify(f"Config written to {target}")
+
+        if target.exists() and str(target) != (self.config.source or ""):
+            self.push_screen(ConfirmScreen(f"Replace {target}?", "Replace"), write)
+        else:
+            write()
+
+    async def action_quit(self) -> None:
+        """Quit; while a run trains, ask, then checkpoint and stop it first."""
+        pane = self.pane("training")
+        if not getattr(pane, "active", False):
+            self.exit(0)
+            return
+
+        def answered(yes: bool | None) -> None:
+            if yes and pane.stop_run("user"):
+                self.run_worker(self._exit_after_training(0), group="shutdown")
+
+        self.push_screen(ConfirmScreen("A run is training. Checkpoint it, stop it and quit?",
+                                       "Stop and quit"), answered)
+
+    async def _exit_after_training(self, code: int) -> None:
+        await self.pane("training").wait_finished()
+        self.exit(code)
+
+    # ------------------------------------------------------------------ signals
+
+    def _install_signal_handlers(self) -> None:
+        loop = asyncio.get_running_loop()
+        for sig in STOP_SIGNALS:
+            try:
+                loop.add_signal_handler(sig, self.handle_stop_signal, int(sig))
+            except (NotImplementedError, RuntimeError, ValueError):
+                # Not the main thread or not a Unix loop: the default action stays.
+                return
+
+    def on_unmount(self) -> None:
+        loop = asyncio.get_running_loop()
+        for sig in STOP_SIGNALS:
+            try:
+                loop.remove_signal_handler(sig)
+            except (NotImplementedError, RuntimeError, ValueError):
+                return  # never installed (see _install_signal_handlers)
+
+    def handle_stop_signal(self, signum: int) -> None:
+        """SIGHUP/SIGTERM: a running run checkpoints and stops, then the app exits."""
+        pane = self.pane("training")
+        if getattr(pane, "stop_run", None) and pane.stop_run("signal"):
+            self.run_worker(self._exit_after_training(128 + signum), group="shutdown")
+        else:
+            self.exit(128 + signum)

@@ -1,0 +1,1 @@
+"""synapse_tui panes."""

@@ -1,0 +1,438 @@
+"""The training pane: start, watch and steer a fine-tuning run; open a past run's curves.
+
+The engine (``synapse_core.training.engine.Engine``) runs in a worker thread and reports
+through a ``MessageSink``; every event arrives here as a ``CoreEvent`` on the UI thread. Event
+handlers only append to plain lists and set a dirty flag; a 10 Hz timer redraws the charts
+and the progress line, so a run logging hundreds of steps a second keeps the UI responsive
+and still gets every step onto the chart.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from rich.text import Text
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Grid, Horizontal, Vertical, VerticalScroll
+from textual.reactive import reactive
+from textual.widgets import Button, RichLog
+from textual.worker import Worker, WorkerCancelled, WorkerFailed, WorkerState
+
+from synapse_core.config import RunConfig
+from synapse_core.events import LogLine
+from synapse_core.telemetry.events import TelemetrySampled, TelemetryUnavailable
+from synapse_core.training.control import RunControl
+from synapse_core.training.events import (
+    CheckpointSaved, ModelLoaded, PreviewGenerated, RunStarted, StepLogged, TrainingFailed,
+    TrainingFinished, TrainingPaused, TrainingResumed,
+)
+from synapse_tui.bridge import MessageSink
+from synapse_tui.messages import CoreEvent, ExportRequested, RunStateChanged
+from synapse_tui.screens.confirm import ConfirmScreen
+from synapse_tui.screens.open_run import OpenRunScreen
+from synapse_tui.widgets.plots import SeriesPlot
+from synapse_tui.widgets.train_facts import ModelFacts, ObjectiveMetrics, PreviewView
+from synapse_tui.widgets.train_progress import TrainProgress
+from synapse_tui.widgets.train_series import StepClock, TrainingSeries
+
+ACTIVE_STATES = ("loading", "training", "paused", "stopping")
+"""States in which a worker thread is running the engine."""
+
+LEVEL_VARIABLES = {"warning": "warning", "error": "error", "success": "success"}
+"""Log level -> theme variable that colours its lines."""
+
+REDRAW_INTERVAL_S = 0.1
+"""Charts and the progress line redraw at most this often (10 Hz)."""
+
+
+class TrainingPane(Vertical):
+    """Controls, live curves, progress, model facts, objective metrics, preview and log."""
+
+    DEFAULT_CSS = """
+    TrainingPane { height: 1fr; }
+    TrainingPane #train-controls { height: auto; }
+    TrainingPane #train-controls Button { margin-right: 1; }
+    TrainingPane #train-plots { grid-size: 2 2; height: 2fr; min-height: 10; }
+    TrainingPane #train-bottom { height: 1fr; min-height: 6; }
+    TrainingPane #train-info { width: 1fr; border: round $panel; padding: 0 1; }
+    TrainingPane #train-log { width: 1fr; border: round $panel; }
+    """
+
+    BINDINGS = [
+        Binding("s", "start", "Start", id="start-training", tooltip="Start a training run"),
+        Binding("x", "stop", "Stop", id="stop-training",
+                tooltip="Checkpoint, then stop the run (asks first)"),
+        Binding("p", "toggle_pause", "Pause/Resume", id="pause-training",
+                tooltip="Pause or resume the running run"),
+        Binding("c", "checkpoint", "Checkpoint", id="checkpoint-now",
+                tooltip="Save a checkpoint at the end of the current step"),
+        Binding("o", "open_run", "Open run", id="open-run",
+                tooltip="Show the curves of a past run"),
+        Binding("r", "resume_run", "Resume run", id="resume-run",
+                tooltip="Continue the opened run from its last checkpoint"),
+        Binding("e", "export", "Export", id="export-run",
+                tooltip="Queue a GGUF export of the finished or opened run"),
+    ]
+
+    can_focus = True
+
+    state: reactive[str] = reactive("idle")
+    """Run state: idle, loading, training, paused, stopping, done, failed, viewing."""
+
+    run_dir: reactive[str] = reactive("")
+    """Folder of the run shown (live or opened); empty when none."""
+
+    def __init__(self, config: RunConfig, *, id: str | None = None,
+                 classes: str | None = None) -> None:
+        super().__init__(id=id, classes=classes)
+        self.config = config
+        self.series = TrainingSeries()
+        """Every logged step and telemetry sample of the run shown."""
+        self.control: RunControl | None = None
+        """Control of the running engine (None when no run is active)."""
+        self._clock = StepClock()
+        self._last_step: StepLogged | None = None
+        self._dirty = False
+        self._worker: Worker[None] | None = None
+        self._opened_state = ""
+
+    # ------------------------------------------------------------------ layout
+
+    def compose(self) -> ComposeResult:
+        with Horizontal(id="train-controls"):
+            yield Button("Start", id="btn-start", compact=True, variant="success", tooltip="Start a run (s)")
+            yield Button("Pause", id="btn-pause", compact=True, tooltip="Pause or resume (p)")
+            yield Button("Stop", id="btn-stop", compact=True, variant="error", tooltip="Checkpoint and stop (x)")
+            yield Button("Checkpoint", id="btn-checkpoint", compact=True, tooltip="Checkpoint now (c)")
+            yield Button("Open run", id="btn-open", compact=True, tooltip="Show a past run (o)")
+            yield Button("Export", id="btn-export", compact=True, tooltip="Queue a GGUF export (e)")
+        yield TrainProgress(id="train-progress")
+        with Grid(id="train-plots"):
+            yield SeriesPlot("loss", id="plot-loss")
+            yield SeriesPlot("learning rate", id="plot-lr")
+            yield SeriesPlot("GPU memory (GiB)", xlabel="seconds", id="plot-gpu-mem",
+                             empty="GPU telemetry: waiting for a run")
+            yield SeriesPlot("GPU utilisation (%)", xlabel="seconds", id="plot-gpu-util",
+                             empty="GPU telemetry: waiting for a run")
+        with Horizontal(id="train-bottom"):
+            with VerticalScroll(id="train-info"):
+                yield ModelFacts(id="train-facts")
+                yield ObjectiveMetrics(id="train-metrics")
+                yield PreviewView(id="train-preview")
+            yield RichLog(id="train-log", max_lines=2000, wrap=True)
+
+    def on_mount(self) -> None:
+        self.query_one("#train-info").border_title = "run"
+        self.query_one("#train-log").border_title = "log"
+        self._bind_series()
+        self.set_interval(REDRAW_INTERVAL_S, self.flush_display)
+        self._sync_buttons()
+
+    def _bind_series(self) -> None:
+        s = self.series
+        self.query_one("#plot-loss", SeriesPlot).set_series("loss", s.steps, s.loss)
+        self.query_one("#plot-lr", SeriesPlot).set_series("lr", s.steps, s.learning_rate)
+        self.query_one("#plot-gpu-mem", SeriesPlot).set_series("used", s.tel_seconds,
+                                                               s.gpu_mem_gib)
+        self.query_one("#plot-gpu-util", SeriesPlot).set_series("util", s.tel_seconds,
+                                                                s.gpu_util_pct)
+
+    # ------------------------------------------------------------------ public API
+
+    @property
+    def active(self) -> bool:
+        """True while an engine worker runs (loading, training, paused, stopping)."""
+        return self.state in ACTIVE_STATES
+
+    def start(self, resume_from: str | None = None) -> bool:
+        """Start a run (or continue ``resume_from``); False when one is already active."""
+        if self.active:
+            self.notify("A run is already active.", severity="warning")
+            return False
+        self.series.clear()
+        self._bind_series()
+        self._clock.reset()
+        self._last_step = None
+        self.query_one(TrainProgress).reset()
+        self.query_one(ModelFacts).show_text("loading the model…")
+        self.control = RunControl()
+        self._set_state("loading", "resuming" if resume_from else "")
+        self._log(f"starting{' from ' + resume_from if resume_from else ''}: "
+                  f"{self.config.training.objective} on {self.config.model.name_or_path}")
+        self._worker = self._train(self.config, self.control, resume_from)
+        return True
+
+    def stop_run(self, reason: str = "user") -> bool:
+        """Ask the running engine to checkpoint and stop; False when nothing runs."""
+        if not self.active or self.control is None:
+            return False
+        self.control.stop(reason)
+        self._set_state("stopping", reason)
+        self._log(f"stop requested ({reason}): checkpointing, then stopping")
+        return True
+
+    async def wait_finished(self) -> None:
+        """Wait until the engine worker has ended (any outcome)."""
+        worker = self._worker
+        if worker is None or worker.is_finished or worker.state == WorkerState.PENDING:
+            return
+        try:
+            await worker.wait()
+        except (WorkerFailed, WorkerCancelled):
+            return  # the failure is shown by _worker_changed; here we only wait for the end
+
+    def open_run(self, run_dir: str) -> None:
+        """Show the curves of a past run from its ``metrics.jsonl``."""
+        if self.active:
+            self.notify("Stop the active run before opening another.", severity="warning")
+            return
+        self._log(f"opening {run_dir}")
+        self._load_run(Path(run_dir))
+
+    # ------------------------------------------------------------------ workers (core only)
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="training")
+    def _train(self, config: RunConfig, control: RunControl, resume_from: str | None) -> None:
+        # The engine module imports torch/transformers: only when a run starts.
+        from synapse_core.training.engine import Engine
+
+        Engine(config, MessageSink(self), control=control, resume_from=resume_from).run()
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="load-run")
+    def _load_run(self, run_dir: Path) -> tuple[Path, list[dict[str, Any]], dict[str, Any]]:
+        from synapse_core.training.rundir import load_metrics, read_state
+
+        if not run_dir.is_dir():
+            raise FileNotFoundError(f"{run_dir}: no such run directory")
+        return run_dir, load_metrics(run_dir), read_state(run_dir)
+
+    @on(Worker.StateChanged)
+    def _worker_changed(self, event: Worker.StateChanged) -> None:
+        worker, state = event.worker, event.state
+        if worker.group == "training" and state in (WorkerState.ERROR, WorkerState.SUCCESS,
+                                                   WorkerState.CANCELLED):
+            self.control = None
+            if state == WorkerState.ERROR and self.state != "failed":
+                self._failed(f"{type(worker.error).__name__}: {worker.error}")
+            elif self.state in ACTIVE_STATES:  # ended without a final event
+                self._set_state("done" if state == WorkerState.SUCCESS else "idle")
+            self._sync_buttons()
+        elif worker.group == "load-run":
+            if state == WorkerState.ERROR:
+                self._log(f"cannot open run: {worker.error}", "error")
+                self.notify(f"Cannot open run: {worker.error}", severity="error")
+            elif state == WorkerState.SUCCESS and worker.result is not None:
+                self._show_past_run(*worker.result)
+
+    def _show_past_run(self, run_dir: Path, rows: list[dict[str, Any]],
+                       state: dict[str, Any]) -> None:
+        self.series.load_rows(rows)
+        self._bind_series()
+        self.run_dir = str(run_dir)
+        self._opened_state = str(state.get("state", "unknown"))
+        last = self.series.steps[-1] if self.series.steps else 0
+        total = int(state.get("total_steps", 0) or 0)
+        progress = self.query_one(TrainProgress)
+        progress.show(last, total or last, float(rows[-1].get("epoch", 0.0)) if rows else 0.0,
+                      None, None)
+        progress.show_text(f"past run {run_dir.name}: {len(self.series.steps)} logged steps, "
+                           f"state {self._opened_state}")
+        self.query_one(ModelFacts).show_text(f"past run {run_dir}")
+        self.query_one(ObjectiveMetrics).show(self.series.last_metrics)
+        self._set_state("viewing", run_dir.name)
+        self._dirty = True
+        self.flush_display()
+
+    # ------------------------------------------------------------------ events from core
+
+    def on_core_event(self, message: CoreEvent) -> None:
+        message.stop()
+        ev = message.event
+        if isinstance(ev, StepLogged):  # the hot path: append and mark, draw on the timer
+            self.series.add_step(ev)
+            self._clock.mark(ev.ts, ev.step)
+            self._last_step = ev
+            self._dirty = True
+            if self.state == "loading":
+                self._set_state("training")
+        elif isinstance(ev, TelemetrySampled):
+            self.series.add_telemetry(ev)
+            self._dirty = True
+        elif isinstance(ev, LogLine):
+            self._log(ev.message, ev.level)
+        else:
+            self._on_lifecycle(ev)
+
+    def _on_lifecycle(self, ev: Any) -> None:
+        if isinstance(ev, RunStarted):
+            self.run_dir = ev.run_dir
+            self.query_one(ModelFacts).show_run(ev)
+            self._log(f"run started in {ev.run_dir}: {ev.total_steps} steps")
+            self.query_one(TrainProgress).show(ev.resumed_from_step, ev.total_steps, 0.0,
+                                               None, None)
+        elif isinstance(ev, ModelLoaded):
+            self.query_one(ModelFacts).show_model(ev)
+            self._log(f"model loaded: {ev.backend} on {ev.device}, optim {ev.optim}")
+            for note in ev.notes:
+                self._log(f"note: {note}", "warning")
+            if self.state == "loading":
+                self._set_state("training")
+        elif isinstance(ev, TelemetryUnavailable):
+            text = f"GPU telemetry: not available — {ev.reason}"
+            for plot in self.query(SeriesPlot).filter("#plot-gpu-mem, #plot-gpu-util"):
+                plot.set_empty_text(text)
+            self._log(text, "warning")
+            self._dirty = True
+        elif isinstance(ev, CheckpointSaved):
+            self._log(f"checkpoint ({ev.reason}) at step {ev.step}: {ev.path}")
+        elif isinstance(ev, PreviewGenerated):
+            self.query_one(PreviewView).show(ev)
+        elif isinstance(ev, TrainingPaused):
+            self._set_state("paused", f"step {ev.step}")
+            self._log(f"paused at step {ev.step}")
+        elif isinstance(ev, TrainingResumed):
+            self._clock.reset()
+            self._set_state("training")
+            self._log(f"resumed at step {ev.step}")
+        elif isinstance(ev, TrainingFinished):
+            self.run_dir = ev.run_dir
+            self._dirty = True
+            self.flush_display()
+            how = f"stopped ({ev.reason})" if ev.stopped else "finished"
+            self._log(f"{how} at step {ev.step}; adapter: {ev.adapter_path}", "success")
+            self._set_state("done", f"{how} at step {ev.step}")
+        elif isinstance(ev, TrainingFailed):
+            hint = f" — {ev.hint}" if ev.hint else ""
+            self._failed(f"{ev.kind}: {ev.message}{hint}")
+
+    # ------------------------------------------------------------------ display
+
+    def flush_display(self) -> None:
+        """Redraw charts and the progress line if data arrived since the last redraw."""
+        if self._dirty:
+            self._dirty = False
+            if (ev := self._last_step) is not None and self.state != "viewing":
+                eta = self._clock.eta_seconds(ev.step, ev.total_steps)
+                self.query_one(TrainProgress).show(ev.step, ev.total_steps, ev.epoch,
+                                                   ev.tokens_per_s, eta)
+                self.query_one(ObjectiveMetrics).show(ev.metrics, ev.grad_norm)
+            for plot in self.query(SeriesPlot):
+                plot.mark_dirty()
+        for plot in self.query(SeriesPlot):
+            plot.redraw_if_dirty()
+
+    def _log(self, text: str, level: str = "info") -> None:
+        """Append a plain line to the log tail, coloured by the theme's level colour."""
+        colour = self.app.theme_variables.get(LEVEL_VARIABLES.get(level, ""), "")
+        self.query_one("#train-log", RichLog).write(Text(text, style=colour or ""))
+
+    def _failed(self, text: str) -> None:
+        self._log(f"failed: {text}", "error")
+        self.notify(text, title="Training failed", severity="error", timeout=10)
+        self._set_state("failed", text[:60])
+
+    def _set_state(self, state: str, detail: str = "") -> None:
+        self.state = state
+        self.post_message(RunStateChanged(state, detail))
+        self._sync_buttons()
+
+    def _sync_buttons(self) -> None:
+        if not self.is_mounted:
+            return
+        active = self.active
+        self.query_one("#btn-start", Button).disabled = active
+        self.query_one("#btn-stop", Button).disabled = not active or self.state == "stopping"
+        pause = self.query_one("#btn-pause", Button)
+        pause.disabled = self.state not in ("training", "paused")
+        pause.label = "Resume" if self.state == "paused" else "Pause"
+        self.query_one("#btn-checkpoint", Button).disabled = self.state not in ("training",
+                                                                                "paused")
+        self.query_one("#btn-open", Button).disabled = active
+        self.query_one("#btn-export", Button).disabled = not self._exportable()
+        self.refresh_bindings()
+
+    def _exportable(self) -> bool:
+        return bool(self.run_dir) and self.state in ("done", "viewing")
+
+    # ------------------------------------------------------------------ actions
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        """Show only the actions that make sense now (start and open stay, greyed out)."""
+        state = self.state
+        allowed = {
+            "start": not self.active,
+            "stop": self.active and state != "stopping",
+            "toggle_pause": state in ("training", "paused"),
+            "checkpoint": state in ("training", "paused"),
+            "open_run": not self.active,
+            "resume_run": state == "viewing" and self._opened_state not in ("finished", ""),
+            "export": self._exportable(),
+        }.get(action)
+        if allowed is None or allowed:
+            return True
+        return None if action in ("start", "open_run") else False
+
+    def action_start(self) -> None:
+        self.start()
+
+    def action_stop(self) -> None:
+        if not self.active:
+            return
+
+        def answered(yes: bool | None) -> None:
+            if yes:
+                self.stop_run("user")
+
+        self.app.push_screen(ConfirmScreen(
+            "Stop training? A checkpoint is saved first; the remaining steps are not run "
+            "(you can resume later from the checkpoint).", "Stop"), answered)
+
+    def action_toggle_pause(self) -> None:
+        if self.control is None or self.state not in ("training", "paused"):
+            return
+        if self.control.paused:
+            self.control.resume()
+            self._log("resume requested")
+        else:
+            self.control.pause()
+            self._log("pause requested (takes effect after the current step)")
+
+    def action_checkpoint(self) -> None:
+        if self.control is not None and self.state in ("training", "paused"):
+            self.control.checkpoint()
+            self._log("checkpoint requested")
+
+    def action_open_run(self) -> None:
+        if self.active:
+            return
+        runs_dir = self.config.resolve_path(self.config.training.runs_dir)
+
+        def picked(path: str | None) -> None:
+            if path:
+                self.open_run(path)
+
+        self.app.push_screen(OpenRunScreen(runs_dir), picked)
+
+    def action_resume_run(self) -> None:
+        if self.state == "viewing" and self.run_dir:
+            self.start(resume_from=self.run_dir)
+
+    def action_export(self) -> None:
+        if not self._exportable():
+            self.notify("No finished or opened run to export yet.", severity="warning")
+            return
+        self.post_message(ExportRequested(self.run_dir))
+        self._log(f"export queued: {self.run_dir}")
+
+    @on(Button.Pressed)
+    def _button(self, event: Button.Pressed) -> None:
+        event.stop()
+        action = {"btn-start": self.action_start, "btn-pause": self.action_toggle_pause,
+                  "btn-stop": self.action_stop, "btn-checkpoint": self.action_checkpoint,
+                  "btn-open": self.action_open_run, "btn-export": self.action_export,
+                  }.get(event.button.id or "")
+        if action is not None:
+            action()

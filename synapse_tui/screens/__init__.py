@@ -1,0 +1,1 @@
+"""Modal screens of the app: confirmation, help, open a past run."""

@@ -1,0 +1,42 @@
+"""The key help: every binding the user can press now, with its id for remapping."""
+
+from __future__ import annotations
+
+from rich.markup import escape
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import VerticalScroll
+from textual.screen import ModalScreen
+from textual.widgets import Static
+
+
+class HelpScreen(ModalScreen[None]):
+    """Lists ``(keys, description, binding id)`` rows; any of escape/q/? closes it."""
+
+    DEFAULT_CSS = """
+    HelpScreen { align: center middle; }
+    HelpScreen > VerticalScroll {
+        width: 90; max-width: 100%; height: auto; max-height: 90%;
+        padding: 1 2; border: thick $primary; background: $surface;
+    }
+    """
+
+    BINDINGS = [Binding("escape,q,question_mark", "close", "Close", id="help-close",
+                        tooltip="Close the help")]
+
+    def __init__(self, rows: list[tuple[str, str, str]]) -> None:
+        super().__init__()
+        self.rows = rows
+
+    def compose(self) -> ComposeResult:
+        width = max((len(k) for k, _, _ in self.rows), default=4) + 2
+        lines = ["[b]Keys[/b]  (remap with [i][ui] keymap = { <id> = \"<key>\" }[/i] "
+                 "in the run config; ctrl+p opens the command palette)", ""]
+        for keys, description, binding_id in self.rows:
+            lines.append(f"[b]{escape(keys.ljust(width))}[/b]{escape(description)}"
+                         f"  [dim]{escape(binding_id)}[/dim]")
+        with VerticalScroll():
+            yield Static("\n".join(lines), id="help-text")
+
+    def action_close(self) -> None:
+        self.dismiss(None)

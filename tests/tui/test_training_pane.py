@@ -1,0 +1,182 @@
+"""The training pane, fed with core events through the real bridge (MessageSink)."""
+
+from __future__ import annotations
+
+import threading
+
+import pytest
+from textual.worker import WorkerFailed
+
+from textual.app import App, ComposeResult
+from textual.widgets import Label, RichLog
+
+from synapse_core.config import RunConfig
+from synapse_core.events import LogLine
+from synapse_core.telemetry.events import GpuSample, TelemetrySampled, TelemetryUnavailable
+from synapse_core.training.events import (
+    CheckpointSaved, ModelLoaded, PreviewGenerated, RunStarted, StepLogged, TrainingFinished,
+)
+from synapse_core.training.rundir import RunDir
+from synapse_tui.bridge import MessageSink
+from synapse_tui.messages import ExportRequested, RunStateChanged
+from synapse_tui.panes.training import TrainingPane
+from synapse_tui.widgets.plots import SeriesPlot
+from synapse_tui.widgets.train_series import StepClock, downsample_minmax, format_eta
+
+STEPS = 600
+
+
+class PaneApp(App[None]):
+    """The training pane alone, recording what it posts to the app."""
+
+    def __init__(self, config: RunConfig) -> None:
+        super().__init__()
+        self.config = config
+        self.states: list[str] = []
+        self.exports: list[str] = []
+
+    def compose(self) -> ComposeResult:
+        yield TrainingPane(self.config, id="training-pane")
+
+    def on_run_state_changed(self, message: RunStateChanged) -> None:
+        self.states.append(message.state)
+
+    def on_export_requested(self, message: ExportRequested) -> None:
+        self.exports.append(message.run_dir)
+
+
+def _step(i: int, total: int = STEPS) -> StepLogged:
+    return StepLogged(step=i, total_steps=total, epoch=i / total * 3, loss=2.0 / (1 + i * 0.01),
+                      learning_rate=5e-7 * min(1.0, i / 60), grad_norm=0.5, tokens_per_s=1234.0,
+                      metrics={"rewards/chosen": 0.1 * i, "kl": 0.01}, ts=1000.0 + i * 0.5)
+
+
+def _emit_run(sink: MessageSink, run_dir: str) -> None:
+    """What an engine emits for a whole run, as fast as a thread can post."""
+    sink.emit(RunStarted(run_dir=run_dir, objective="kto", model="demo", total_steps=STEPS,
+                         num_train_epochs=3.0, train_rows=300))
+    sink.emit(ModelLoaded(backend="hf", device="cpu", dtype="float32", attn_implementation="sdpa",
+                          load_in_4bit=False, optim="adamw_torch", trainable_params=1_500_000,
+                          total_params=68_000_000, added_tokens=56,
+                          experts="no experts (dense model)", seconds=2.5,
+                          notes=("paged_adamw_8bit needs CUDA: using adamw_torch",)))
+    sink.emit(TelemetryUnavailable(reason="no NVIDIA GPU (NVML not found)"))
+    for i in range(1, STEPS + 1):
+        sink.emit(_step(i))
+        if i % 100 == 0:
+            sink.emit(LogLine(message=f"logged step {i}"))
+    sink.emit(PreviewGenerated(step=STEPS, prompt="What is entropy?", text="🧙 Entropy is ..."))
+    sink.emit(CheckpointSaved(step=STEPS, path=f"{run_dir}/checkpoints/checkpoint-{STEPS}",
+                              reason="end"))
+    sink.emit(TrainingFinished(run_dir=run_dir, step=STEPS, adapter_path=f"{run_dir}/adapter"))
+
+
+async def test_every_step_reaches_the_chart(tmp_path) -> None:
+    app = PaneApp(RunConfig())
+    async with app.run_test(size=(120, 40)) as pilot:
+        pane = app.query_one(TrainingPane)
+        sink = MessageSink(pane)
+        thread = threading.Thread(target=_emit_run, args=(sink, str(tmp_path)))
+        thread.start()
+        for _ in range(400):  # bounded: a broken pane fails the test instead of hanging it
+            await pilot.pause(0.05)
+            if not thread.is_alive() and pane.state == "done":
+                break
+        thread.join()
+        await pilot.pause(0.2)  # one more redraw tick
+
+        assert pane.series.steps == list(range(1, STEPS + 1))
+        assert pane.series.loss[-1] == _step(STEPS).loss
+        loss_plot = app.query_one("#plot-loss", SeriesPlot)
+        assert loss_plot.point_count("loss") == STEPS
+        assert app.query_one("#plot-lr", SeriesPlot).point_count("lr") == STEPS
+        # 600 events were drawn in far fewer redraws (the 10 Hz throttle), but drawn.
+        assert 1 <= loss_plot.redraws < STEPS
+        facts = str(app.query_one("#progress-facts", Label).render())
+        assert f"step {STEPS}/{STEPS}" in facts and "1,234 tok/s" in facts
+        assert "rewards/chosen" in str(app.query_one("#train-metrics").render())
+        info = str(app.query_one("#train-facts").render())
+        assert "adamw_torch" in info and "no experts" in info
+        assert "Entropy" in str(app.query_one("#train-preview").render())
+        gpu_plot = app.query_one("#plot-gpu-mem", SeriesPlot)
+        assert gpu_plot.empty_text.startswith("GPU telemetry: not available — no NVIDIA GPU")
+        log_text = "\n".join(str(line.text) for line in app.query_one("#train-log", RichLog).lines)
+        assert "logged step 600" in log_text and "finished at step 600" in log_text
+        assert app.states[-1] == "done"
+
+        # a finished run can be sent to the export queue with one key
+        pane.focus()
+        await pilot.press("e")
+        assert app.exports == [str(tmp_path)]
+
+
+async def test_telemetry_samples_are_plotted() -> None:
+    app = PaneApp(RunConfig())
+    async with app.run_test(size=(120, 40)) as pilot:
+        pane = app.query_one(TrainingPane)
+        sink = MessageSink(pane)
+        for t in range(5):
+            gpu = GpuSample(index=0, name="H200", mem_used_gib=10.0 + t, mem_total_gib=139.0,
+                            util_pct=50.0 + t, temp_c=60.0, power_w=300.0)
+            sink.emit(TelemetrySampled(gpus=(gpu,), ts=100.0 + t))
+        await pilot.pause(0.2)
+        assert pane.series.gpu_mem_gib == [10.0, 11.0, 12.0, 13.0, 14.0]
+        assert pane.series.tel_seconds == [0.0, 1.0, 2.0, 3.0, 4.0]
+        assert app.query_one("#plot-gpu-util", SeriesPlot).point_count("util") == 5
+
+
+async def test_open_past_run_shows_its_curves(tmp_path) -> None:
+    run = RunDir(tmp_path / "20260101-000000-kto")
+    run.write_state(state="stopped", objective="kto", total_steps=40)
+    for i in range(1, 31):
+        run.append_metrics({"step": i, "epoch": i / 10, "loss": 3.0 - i * 0.05,
+                            "learning_rate": 1e-5, "rewards/chosen": 0.2})
+    run.close()
+    app = PaneApp(RunConfig())
+    async with app.run_test(size=(120, 40)) as pilot:
+        pane = app.query_one(TrainingPane)
+        pane.open_run(str(run.path))
+        await app.workers.wait_for_complete()
+        await pilot.pause(0.2)
+        assert pane.state == "viewing"
+        assert pane.series.steps == list(range(1, 31))
+        assert app.query_one("#plot-loss", SeriesPlot).point_count("loss") == 30
+        assert "30 logged steps" in str(app.query_one("#progress-facts", Label).render())
+        # a stopped run can be resumed (binding shown) and exported
+        assert pane.check_action("resume_run", ()) is True
+        pane.focus()
+        await pilot.press("e")
+        assert app.exports == [str(run.path)]
+
+
+async def test_open_missing_run_says_so(tmp_path) -> None:
+    app = PaneApp(RunConfig())
+    async with app.run_test(size=(120, 40)) as pilot:
+        pane = app.query_one(TrainingPane)
+        pane.open_run(str(tmp_path / "nope"))
+        with pytest.raises(WorkerFailed, match="no such run directory"):
+            await app.workers.wait_for_complete()
+        await pilot.pause()
+        assert pane.state == "idle"
+        log_text = "\n".join(str(line.text) for line in app.query_one("#train-log", RichLog).lines)
+        assert "cannot open run" in log_text and "nope" in log_text
+
+
+def test_downsample_keeps_extremes() -> None:
+    xs = list(range(10_000))
+    ys = [0.0] * 10_000
+    ys[5_123] = 99.0
+    ys[7_777] = -5.0
+    dx, dy = downsample_minmax(xs, ys, 200)
+    assert len(dx) <= 200 and 99.0 in dy and -5.0 in dy
+    assert downsample_minmax([1, 2], [3, 4], 200) == ([1, 2], [3, 4])
+
+
+def test_eta_and_format() -> None:
+    clock = StepClock()
+    assert clock.eta_seconds(1, 10) is None
+    clock.mark(0.0, 1)
+    clock.mark(2.0, 3)
+    assert clock.eta_seconds(3, 10) == 7.0
+    assert format_eta(7.0) == "7s" and format_eta(187) == "3m07s" and format_eta(3720) == "1h02m"
+    assert format_eta(None) == "-"
