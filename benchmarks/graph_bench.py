@@ -76,7 +76,7 @@ def generate(rows: int, per_row: int, entities: int, seed: int) -> list[tuple[in
         if rng.random() < 0.01:
             out.append((line, [], 1 if rng.random() < 0.5 else 0))
             continue
-        k = max(1, int(rng.gauss(per_row, 1.5)))
+        k = max(1, round(rng.gauss(per_row, 1.5)))
         picks = rng.choices(names, cum_weights=cum, k=2 * k)
         tri = [Triplet(spelled(picks[2 * i]), rng.choice(PREDICATES), spelled(picks[2 * i + 1]))
                for i in range(k)]
