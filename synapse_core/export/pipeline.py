@@ -179,6 +179,11 @@ def run_job(job: ExportJob, out_dir: Path, sink: EventSink, cancel: threading.Ev
         if final.exists():
             raise ExportError(f"{final}: already exists; remove it or retry (new name)")
         os.replace(stage, final)
+        # the report was written while the files were still in the staging folder
+        job.log[:] = [line.replace(str(stage), str(final)) for line in job.log]
+        for rep in (job.verification or {}).values():
+            if isinstance(rep, dict) and "path" in rep:
+                rep["path"] = rep["path"].replace(str(stage), str(final))
     except BaseException:
         shutil.rmtree(stage, ignore_errors=True)
         raise
