@@ -115,6 +115,8 @@ def iter_rows(path: str | Path, config: Any, *, stop: threading.Event | None = N
                 yield BadLine(spath, line, f"line is {size} bytes, over data.max_line_bytes="
                                            f"{limit}")
                 continue
+            if line == 1 and data.startswith(b"\xef\xbb\xbf"):
+                data = data[3:]  # a UTF-8 byte-order mark some editors write
             item = parse_line(data, line, spath, config, matcher, start)
             if item is not None:
                 any_row = True

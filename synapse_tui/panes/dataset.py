@@ -83,9 +83,10 @@ class DatasetPane(ReviewMixin, Vertical):
     class BatchLoaded(Message):
         """A batch came from the loader thread (private to this pane)."""
 
-        def __init__(self, batch: LoadBatch) -> None:
+        def __init__(self, batch: LoadBatch, generation: int) -> None:
             super().__init__()
             self.batch = batch
+            self.generation = generation
 
     class StoreOpened(Message):
         """The decisions sidecar was opened by the loader thread."""
@@ -126,6 +127,7 @@ class DatasetPane(ReviewMixin, Vertical):
         self._pending_open: int | None = None
         self._detail_line: int | None = None
         self._slots = threading.Semaphore(IN_FLIGHT)
+        self._generation = 0
         self._last_view = 0.0
         self._t0 = 0.0
         self._sort_cycle = [c.key for c in COLUMNS]
@@ -168,6 +170,7 @@ class DatasetPane(ReviewMixin, Vertical):
         self.loading = True
         self._t0 = time.monotonic()
         self._slots = threading.Semaphore(IN_FLIGHT)
+        self._generation += 1
         self._status(f"loading {self.path} …")
         self._load()
 
@@ -175,12 +178,12 @@ class DatasetPane(ReviewMixin, Vertical):
     def _load(self) -> None:
         worker = get_current_worker()
         self.post_message(self.StoreOpened(open_decisions(self.config, self.path)))
-        slots = self._slots
+        slots, generation = self._slots, self._generation
         for batch in iter_batches(self.path, self.config, stop=worker.cancelled_event):
             while not slots.acquire(timeout=0.25):  # wait for the UI to catch up
                 if worker.is_cancelled:
                     return
-            self.post_message(self.BatchLoaded(batch))
+            self.post_message(self.BatchLoaded(batch, generation))
 
     @on(StoreOpened)
     def _store_opened(self, message: StoreOpened) -> None:
@@ -190,6 +193,8 @@ class DatasetPane(ReviewMixin, Vertical):
 
     @on(BatchLoaded)
     def _batch_loaded(self, message: BatchLoaded) -> None:
+        if message.generation != self._generation:
+            return  # a batch of a load that was restarted (R) after it was queued
         batch = message.batch
         self._slots.release()
         self.table.extend(batch.records)

@@ -137,3 +137,10 @@ def test_batches_report_progress_to_a_sink(tmp_path: Path) -> None:
     assert [e.rows for e in prog] == [10, 20, 25] and prog[-1].bad_lines == 1
     (done,) = sink.of(DatasetLoaded)
     assert (done.rows, done.bad_lines, done.desirable + done.undesirable) == (25, 1, 25)
+
+
+def test_byte_order_mark_and_crlf(tmp_path: Path) -> None:
+    p = tmp_path / "bom.jsonl"
+    p.write_bytes(b'\xef\xbb\xbf{"text": "one."}\r\n{"text": "two."}\r\n')
+    out = rows(p)
+    assert [r.messages[0].content for r in out] == ["one.", "two."]

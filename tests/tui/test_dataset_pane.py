@@ -159,3 +159,15 @@ async def test_bad_lines_panel_filter_errors_and_open_bad_line(run_config: RunCo
         assert "invalid JSON" in str(pane.query_one(DatasetDetail).body.render())
         await pilot.press("escape")
         assert not pane.query_one("#dataset-main").has_class("-detail-open")
+
+
+async def test_reload_reads_the_file_again(run_config: RunConfig) -> None:
+    app = PaneApp(run_config)
+    async with app.run_test(size=(120, 40)) as pilot:
+        pane = await _loaded(app, pilot)
+        data = Path(run_config.source).with_name("data.jsonl")
+        with open(data, "a", encoding="utf-8") as fh:
+            fh.write(json.dumps({"text": "one more row."}) + "\n")
+        await pilot.press("R")
+        pane = await _loaded(app, pilot)
+        assert len(pane.table) == 31 and pane.bad_count == 1
