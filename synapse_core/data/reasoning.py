@@ -90,28 +90,49 @@ _STEP_RE = re.compile(_STEP)
 _EXTRA_RE = re.compile(_EXTRA)
 
 
+def _spans(body: str, tag: str) -> list[tuple[int, int]]:
+    """Character spans of every ``<tag>...</tag>`` section (a canonical block is well-formed)."""
+    out = []
+    open_, close = f"<{tag}>", f"</{tag}>"
+    at = body.find(open_)
+    while at >= 0:
+        end = body.find(close, at)
+        out.append((at, end))
+        at = body.find(open_, end)
+    return out
+
+
 def _fast_extract(raw: str, body: str) -> Reasoning:
+    # Each regex runs only inside its own section: scanning the whole block once per regex
+    # was most of the parse time.
     out = Reasoning(raw=raw)
-    for tag, value in _MEM_FIELD_RE.findall(body):
-        if getattr(out, tag) is not None:
-            out.problems.append(f"repeated <{tag}>")
-        setattr(out, tag, value.strip())
-    for n, (s, p, o) in enumerate(_TRI_RE.findall(body), 1):
-        s, p, o = s.strip(), p.strip(), o.strip()
-        if s and p and o:
-            out.triplets.append(Triplet(s, p, o))
-        else:
+    for a, b in _spans(body, "mem"):
+        for tag, value in _MEM_FIELD_RE.findall(body, a, b):
+            if getattr(out, tag) is not None:
+                out.problems.append(f"repeated <{tag}>")
+            setattr(out, tag, value.strip())
+    n = 0
+    for a, b in _spans(body, "kg"):
+        for s, p, o in _TRI_RE.findall(body, a, b):
+            n += 1
+            s, p, o = s.strip(), p.strip(), o.strip()
+            if s and p and o:
+                out.triplets.append(Triplet(s, p, o))
+                continue
             missing = [k for k, v in (("subj", s), ("pred", p), ("obj", o)) if not v]
             desc = (f"triplet {n} is empty" if len(missing) == 3
                     else f"triplet {n} lacks {'/'.join(missing)}")
             out.malformed_triplets.append(desc)
             out.problems.append(desc)
-    for m in _ITEM_RE.finditer(body):
-        sym, nat = m.group(2), m.group(3)
-        out.logic.append(LogicItem(m.group(1), None if sym is None else sym.strip(),
-                                   None if nat is None else nat.strip()))
-    for m in _STEP_RE.finditer(body):
-        _add_step(out, m.group(1), m.group(2), m.group(3).strip())
+    for a, b in _spans(body, "logic"):
+        for m in _ITEM_RE.finditer(body, a, b):
+            sym, nat = m.group(2, 3)
+            out.logic.append(LogicItem(m.group(1), None if sym is None else sym.strip(),
+                                       None if nat is None else nat.strip()))
+    for a, b in _spans(body, "chain"):
+        for m in _STEP_RE.finditer(body, a, b):
+            idx, dep, text = m.group(1, 2, 3)
+            _add_step(out, idx, dep, text.strip())
     for tag, value in _EXTRA_RE.findall(body):
         out.extras.setdefault(tag, []).append(value.strip())
     return out
