@@ -3,8 +3,8 @@
 A networkx ``MultiDiGraph``: nodes are normalised entities (``normalize.entity_key``), every
 original spelling kept as an alias with its count (the most common one is displayed). There is
 one edge per distinct (subject, predicate, object); its key is the normalised predicate and its
-only attribute, ``lines``, is a compact ``array('I')`` of the 1-based row ids (the ``line`` of
-each dataset row) that state it, in the order they arrived. 100k rows x 5 triplets build in a
+only attribute, ``e``, an edge id: ``lines_of(data)`` gives the 1-based row ids (the ``line``
+of each dataset row) that state it, in the order they arrived, from compact flat arrays. 100k rows x 5 triplets build in a
 few seconds and a few hundred MB (see ``benchmarks/graph_bench.py``).
 
 Read-only queries live in ``queries.py``, health figures in ``health.py``; they take the
@@ -73,6 +73,15 @@ class KnowledgeGraph:
         self.skipped_count = 0
         self.edge_count = 0
         """Distinct edges (kept here: networkx counts them by walking every node)."""
+        # Provenance lives outside networkx, in five flat arrays: one linked list of statements
+        # (row lines) per edge. An edge's attribute dict holds only its id ({"e": 7}), so it is
+        # not tracked by the cyclic GC; per-edge arrays were 500k more objects for every
+        # collection to walk (a second-long pause per full collection at 100k rows).
+        self._st_line = array("I")   # statement -> row line
+        self._st_next = array("q")   # statement -> next statement of the same edge, -1 = last
+        self._e_count = array("I")   # edge id -> statements
+        self._e_head = array("q")    # edge id -> first statement
+        self._e_tail = array("q")    # edge id -> last statement
         self.degree: dict[str, int] = {}
         """entity key -> distinct edges in and out (self-loops twice), kept as edges arrive."""
         self._names: dict[str, tuple[str, str]] = {}
@@ -98,6 +107,8 @@ class KnowledgeGraph:
             preds = self._preds
             pred_counts = self.predicate_counts
             degree = self.degree
+            st_line, st_next = self._st_line, self._st_next
+            e_count, e_head, e_tail = self._e_count, self._e_head, self._e_tail
             added = 0
             new_edges = False
             for t in triplets:
@@ -140,14 +151,23 @@ class KnowledgeGraph:
                     keyed = nbrs[o] = {}
                     pred_adj[o][s] = keyed
                 data = keyed.get(p)
+                stmt = len(st_line)
+                st_line.append(line)
+                st_next.append(-1)
                 if data is None:
-                    keyed[p] = {"lines": array("I", (line,))}
+                    keyed[p] = {"e": len(e_count)}
+                    e_count.append(1)
+                    e_head.append(stmt)
+                    e_tail.append(stmt)
                     self.edge_count += 1
                     degree[s] = degree.get(s, 0) + 1
                     degree[o] = degree.get(o, 0) + 1
                     new_edges = True
                 else:
-                    data["lines"].append(line)
+                    e = data["e"]
+                    st_next[e_tail[e]] = stmt
+                    e_tail[e] = stmt
+                    e_count[e] += 1
                 pred_counts[p] = pred_counts.get(p, 0) + 1
                 added += 1
             if new_edges:
@@ -242,10 +262,24 @@ class KnowledgeGraph:
             hit = self._cache.get(name)
             return hit[1] if hit is not None and hit[0] == self.version else None
 
+    def lines_of(self, data: dict[str, int]) -> list[int]:
+        """The rows (1-based lines) stating an edge, in arrival order, from its attribute dict."""
+        out = []
+        line, nxt = self._st_line, self._st_next
+        i = self._e_head[data["e"]]
+        while i != -1:
+            out.append(line[i])
+            i = nxt[i]
+        return out
+
+    def count_of(self, data: dict[str, int]) -> int:
+        """How many statements (rows, repeats counted) an edge has, from its attribute dict."""
+        return self._e_count[data["e"]]
+
     def edge_lines(self, subj: str, obj: str, pred: str) -> list[int]:
         """The rows stating (subj, pred, obj), keys already normalised; [] if absent."""
         data = self.graph._succ.get(subj, {}).get(obj, {}).get(pred)
-        return list(data["lines"]) if data else []
+        return self.lines_of(data) if data else []
 
 
 @lru_cache(maxsize=262_144)

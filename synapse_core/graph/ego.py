@@ -49,10 +49,12 @@ class EgoView:
     more_in: int = 0
 
 
-def _edges(adj: dict, key: str, skip: str | None, n: int) -> tuple[list[tuple[str, str, int]], int]:
+def _edges(kg: KnowledgeGraph, adj: dict, key: str, skip: str | None,
+           n: int) -> tuple[list[tuple[str, str, int]], int]:
     """The ``n`` most stated edges of ``key`` in ``adj`` and how many there are in all
     (a partial sort: hubs have tens of thousands of edges)."""
-    edges = ((other, p, len(d["lines"])) for other, keyed in adj[key].items() if other != skip
+    count = kg.count_of
+    edges = ((other, p, count(d)) for other, keyed in adj[key].items() if other != skip
              for p, d in keyed.items())
     total = sum(len(keyed) for other, keyed in adj[key].items() if other != skip)
     return heapq.nsmallest(n, edges, key=lambda t: (-t[2], t[1], t[0])), total
@@ -70,11 +72,11 @@ def ego_view(kg: KnowledgeGraph, entity: str, depth: int = 1, max_branches: int 
         g = kg.graph
         view = EgoView(key, kg.display(key), depth)
         for adj, branches, side in ((g._succ, view.out, "out"), (g._pred, view.inc, "in")):
-            edges, total = _edges(adj, key, None, max_branches)
+            edges, total = _edges(kg, adj, key, None, max_branches)
             for other, p, n in edges:
                 b = EgoBranch(other, kg.display(other), p, n)
                 if depth == 2 and other != key:
-                    nxt, count = _edges(adj, other, key, max_children)
+                    nxt, count = _edges(kg, adj, other, key, max_children)
                     b.children = [EgoLeaf(kg.display(o), q, c) for o, q, c in nxt]
                     b.more_children = max(0, count - max_children)
                 branches.append(b)

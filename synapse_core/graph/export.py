@@ -35,7 +35,7 @@ def node_link(kg: KnowledgeGraph) -> dict[str, Any]:
         nodes = [{"id": k, "label": kg.display(k), "aliases": dict(kg.aliases.get(k, {})),
                   "degree": g.degree(k)} for k in g]
         edges = [{"source": u, "target": v, "key": p, "predicate": p,
-                  "count": len(d["lines"]), "lines": list(d["lines"])}
+                  "count": kg.count_of(d), "lines": kg.lines_of(d)}
                  for u, v, p, d in g.edges(keys=True, data=True)]
     return {"directed": True, "multigraph": True, "graph": {}, "nodes": nodes, "edges": edges}
 
@@ -48,7 +48,7 @@ def _graphml_graph(kg: KnowledgeGraph) -> nx.MultiDiGraph:
             out.add_node(k, label=kg.display(k), degree=g.degree(k),
                          aliases=json.dumps(dict(kg.aliases.get(k, {})), ensure_ascii=False))
         for u, v, p, d in g.edges(keys=True, data=True):
-            lines = d["lines"]
+            lines = kg.lines_of(d)
             out.add_edge(u, v, key=p, predicate=p, count=len(lines),
                          lines=",".join(map(str, lines)))
     return out

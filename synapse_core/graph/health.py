@@ -131,8 +131,8 @@ def contradictions(kg: KnowledgeGraph, opposites: Iterable[tuple[str, str]] | No
                         else:
                             continue
                         found.append(Contradiction(
-                            kg.display(u), kg.display(v), a, b, tuple(keyed[a]["lines"]),
-                            tuple(keyed[b]["lines"]), reason))
+                            kg.display(u), kg.display(v), a, b, tuple(kg.lines_of(keyed[a])),
+                            tuple(kg.lines_of(keyed[b])), reason))
     found.sort(key=lambda c: (-(len(c.lines_a) + len(c.lines_b)), c.subj, c.obj))
     return found
 

@@ -100,12 +100,12 @@ def neighbours(kg: KnowledgeGraph, entity: str, direction: str = "both",
             for other, keyed in g._succ[key].items():
                 for p, data in keyed.items():
                     if pred is None or p == pred:
-                        out.append(Neighbour(other, kg.display(other), p, "out", tuple(data["lines"])))
+                        out.append(Neighbour(other, kg.display(other), p, "out", tuple(kg.lines_of(data))))
         if direction in ("in", "both"):
             for other, keyed in g._pred[key].items():
                 for p, data in keyed.items():
                     if pred is None or p == pred:
-                        out.append(Neighbour(other, kg.display(other), p, "in", tuple(data["lines"])))
+                        out.append(Neighbour(other, kg.display(other), p, "in", tuple(kg.lines_of(data))))
     out.sort(key=lambda n: (-len(n.lines), n.direction, n.predicate, n.key))
     return out
 
@@ -130,11 +130,11 @@ def shortest_path(kg: KnowledgeGraph, source: str, target: str,
         for u, v in zip(nodes, nodes[1:]):
             fwd = g._succ[u].get(v)
             if fwd:
-                p = max(fwd, key=lambda k: len(fwd[k]["lines"]))
+                p = max(fwd, key=lambda k: kg.count_of(fwd[k]))
                 steps.append(PathStep(u, p, v, True))
             else:
                 back = g._succ[v][u]
-                p = max(back, key=lambda k: len(back[k]["lines"]))
+                p = max(back, key=lambda k: kg.count_of(back[k]))
                 steps.append(PathStep(v, p, u, False))
     return steps
 
@@ -170,12 +170,13 @@ def _pagerank(kg: KnowledgeGraph, alpha: float, tol: float, max_iter: int) -> di
         return {}
     index = {k: i for i, k in enumerate(nodes)}
     src, dst, w = [], [], []
+    count = kg.count_of
     for u, nbrs in g._succ.items():
         iu = index[u]
         for v, keyed in nbrs.items():
             src.append(iu)
             dst.append(index[v])
-            w.append(sum(len(d["lines"]) for d in keyed.values()))
+            w.append(sum(count(d) for d in keyed.values()))
     src_a = np.asarray(src, dtype=np.int64)
     dst_a = np.asarray(dst, dtype=np.int64)
     w_a = np.asarray(w, dtype=np.float64)
@@ -239,7 +240,7 @@ def entity_predicates(kg: KnowledgeGraph, entity: str) -> list[tuple[str, str, i
         for direction, adj in (("out", kg.graph._succ), ("in", kg.graph._pred)):
             for keyed in adj[key].values():
                 for p, d in keyed.items():
-                    counts[(p, direction)] += len(d["lines"])
+                    counts[(p, direction)] += kg.count_of(d)
     return sorted(((p, d, c) for (p, d), c in counts.items()), key=lambda t: (-t[2], t[0], t[1]))
 
 
@@ -253,7 +254,7 @@ def samples(kg: KnowledgeGraph, entity: str) -> list[int]:
         for adj in (kg.graph._succ, kg.graph._pred):
             for keyed in adj[key].values():
                 for d in keyed.values():
-                    lines.update(d["lines"])
+                    lines.update(kg.lines_of(d))
     return sorted(lines)
 
 
@@ -269,7 +270,7 @@ def sample_index(kg: KnowledgeGraph, entity: str,
         for out, adj in ((True, kg.graph._succ), (False, kg.graph._pred)):
             for other, keyed in adj[key].items():
                 for p, d in keyed.items():
-                    for line in d["lines"]:
+                    for line in kg.lines_of(d):
                         if line not in first:
                             first[line] = (other, p, out)
         lines = sorted(first)

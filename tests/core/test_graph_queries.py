@@ -72,7 +72,7 @@ def test_top_by_degree_and_pagerank(kg: KnowledgeGraph) -> None:
     simple.add_nodes_from(kg.graph)
     for u, v, d in kg.graph.edges(data=True):
         w = simple.get_edge_data(u, v, {"weight": 0})["weight"]
-        simple.add_edge(u, v, weight=w + len(d["lines"]))
+        simple.add_edge(u, v, weight=w + kg.count_of(d))
     ref = _reference_pagerank(simple)
     for k in pr:
         assert abs(pr[k] - ref[k]) < 1e-4
