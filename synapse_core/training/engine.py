@@ -254,6 +254,7 @@ class Engine:
         start_step = int(resume_ckpt.name.split("-")[-1]) if resume_ckpt else 0
         if resume_ckpt is not None:
             run.truncate_metrics_after(start_step)
+            _load_default_adapter(loaded.model, resume_ckpt)
         total_steps = self._total_steps(trainer)
         self.emit(RunStarted(run_dir=str(run.path), objective=cfg.training.objective,
                              model=cfg.model.name_or_path, total_steps=total_steps,
@@ -289,3 +290,22 @@ class Engine:
         batches = math.ceil(len(trainer.train_dataset) / args.per_device_train_batch_size)
         per_epoch = max(batches // args.gradient_accumulation_steps, 1)
         return int(math.ceil(per_epoch * args.num_train_epochs))
+
+
+def _load_default_adapter(model: Any, checkpoint: Path) -> None:
+    """Load the trained ("default") adapter of ``checkpoint`` into ``model``.
+
+    KTO adds a frozen "ref" adapter, so checkpoints hold two adapters (default at the top,
+    ref in a subfolder); transformers' resume then loads only the subfolders and the trained
+    adapter would silently restart from its initial weights. Loading it here first makes the
+    resumed curve continue the interrupted one (tested)."""
+    from peft.utils import set_peft_model_state_dict
+    from safetensors.torch import load_file
+
+    weights = checkpoint / "adapter_model.safetensors"
+    if weights.is_file():
+        result = set_peft_model_state_dict(model, load_file(str(weights)), adapter_name="default")
+        unexpected = getattr(result, "unexpected_keys", [])
+        if unexpected:
+            raise RuntimeError(f"{weights}: adapter does not fit the model "
+                               f"(unexpected {unexpected[:3]})")

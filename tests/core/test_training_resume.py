@@ -1,0 +1,128 @@
+"""Interrupted runs continue the same curve; SIGTERM checkpoints and stops cleanly."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from synapse_core.config import RunConfig, write_config
+from synapse_core.events import CallbackSink, ListSink
+from synapse_core.training.control import RunControl
+from synapse_core.training.engine import Engine
+from synapse_core.training.events import RunStarted, StepLogged, TrainingFinished
+from synapse_core.training.rundir import last_checkpoint, load_metrics, read_state
+
+SYSTEM = {"role": "system", "content": "You are Professor Synapse."}
+QUESTIONS = ["What is entropy?", "Why is the sky blue?", "Name a prime.", "What is 2+2?"]
+
+
+def kto_rows() -> list[dict]:
+    return [{"prompt": [SYSTEM, {"role": "user", "content": q}],
+             "completion": [{"role": "assistant",
+                             "content": f"<reasoning><goal>{q}</goal></reasoning>\nAnswer {i}."}],
+             "label": i % 2 == 0} for i, q in enumerate(QUESTIONS * 2)]
+
+
+def config(model_dir: Path, steps: int) -> RunConfig:
+    """Reference-like schedule (warmup, cosine, dropout, NEFTune) so RNG and LR state matter."""
+    cfg = RunConfig()
+    cfg.model.name_or_path = str(model_dir)
+    cfg.model.max_seq_length = 48
+    t = cfg.training
+    t.learning_rate = 1e-3
+    t.max_steps = steps
+    t.per_device_train_batch_size = 2
+    t.gradient_accumulation_steps = 1
+    t.gradient_checkpointing = False
+    t.save_steps = 1000
+    return cfg
+
+
+@pytest.mark.slow
+def test_stopped_and_resumed_run_matches_uninterrupted(tiny_model_dir, tmp_path):
+    """KTO (whose checkpoints hold a second, frozen "ref" adapter) stopped at step 3 and
+    resumed gives the same per-step losses and learning rates as one uninterrupted run."""
+    model = tiny_model_dir("pixtral")
+    steps = 6  # 8 rows / batch 2 = 4 steps per epoch: the resumed part crosses an epoch
+    full = Engine(config(model, steps), ListSink(), run_dir=tmp_path / "full",
+                  rows=kto_rows()).run()
+    assert isinstance(full, TrainingFinished), getattr(full, "traceback", full)
+
+    control = RunControl()
+
+    def stop_after_two(e):
+        if isinstance(e, StepLogged) and e.step == 2:
+            control.stop("user")
+
+    part = Engine(config(model, steps), CallbackSink(stop_after_two), control,
+                  run_dir=tmp_path / "part", rows=kto_rows()).run()
+    assert isinstance(part, TrainingFinished) and part.stopped and part.step == 3
+    assert last_checkpoint(tmp_path / "part").name == "checkpoint-3"
+
+    sink = ListSink()
+    resumed = Engine(None, sink, resume_from=tmp_path / "part", rows=kto_rows()).run()
+    assert isinstance(resumed, TrainingFinished), getattr(resumed, "traceback", resumed)
+    assert sink.of(RunStarted)[0].resumed_from_step == 3
+    assert [s.step for s in sink.of(StepLogged)] == [4, 5, 6]
+
+    a, b = load_metrics(tmp_path / "full"), load_metrics(tmp_path / "part")
+    assert [r["step"] for r in a] == [r["step"] for r in b] == list(range(1, steps + 1))
+    for ra, rb in zip(a, b):
+        assert rb["loss"] == pytest.approx(ra["loss"], abs=1e-5), (ra["step"], ra, rb)
+        assert rb["learning_rate"] == pytest.approx(ra["learning_rate"], rel=1e-6, abs=1e-12)
+    assert read_state(tmp_path / "part")["state"] == "finished"
+
+
+@pytest.mark.slow
+def test_sigterm_checkpoints_and_stops_the_cli(tiny_model_dir, tmp_path):
+    """`synapse train` in a subprocess: SIGTERM after the first logged step → checkpoint, exit 0,
+    and `synapse train --resume` continues from that checkpoint."""
+    cfg = config(tiny_model_dir("pixtral"), steps=200)
+    cfg.training.objective = "sft"
+    cfg.training.packing = False
+    cfg.data.path = ""  # the bundled demo data through the data module
+    cfg_path = write_config(cfg, tmp_path / "run.toml")
+    run = tmp_path / "run"
+    env = dict(os.environ, PYTHONUNBUFFERED="1")
+    proc = subprocess.Popen([sys.executable, "-m", "synapse_core.cli", "train", "--config",
+                             str(cfg_path), "--run-dir", str(run)], env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        deadline = time.monotonic() + 180
+        while not load_metrics(run):  # bounded poll for the first logged step
+            assert proc.poll() is None, proc.stdout.read()
+            assert time.monotonic() < deadline, "no step logged in time"
+            try:
+                proc.wait(timeout=0.2)
+            except subprocess.TimeoutExpired:
+                continue
+        proc.send_signal(signal.SIGTERM)
+        out, _ = proc.communicate(timeout=120)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 0, out
+    assert "stopped (signal)" in out
+    ckpt = last_checkpoint(run)
+    assert ckpt is not None
+    assert read_state(run)["state"] == "stopped"
+    events = [json.loads(x) for x in (run / "events.jsonl").read_text().splitlines()]
+    assert any(e["kind"] == "CheckpointSaved" and e["reason"] == "signal" for e in events)
+    assert events[-1]["kind"] == "TrainingFinished" and events[-1]["stopped"]
+    stopped_at = int(ckpt.name.split("-")[1])
+
+    # resume for two more steps from the CLI: the curve continues after the checkpoint
+    res = subprocess.run([sys.executable, "-m", "synapse_core.cli", "train", "--resume",
+                          str(run), "--max-steps", str(stopped_at + 2)], env=env,
+                         capture_output=True, text=True, timeout=240)
+    assert res.returncode == 0, res.stdout + res.stderr
+    assert f"resuming at step {stopped_at}" in res.stderr
+    steps = [r["step"] for r in load_metrics(run)]
+    assert steps == list(range(1, stopped_at + 3))
