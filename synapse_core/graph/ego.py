@@ -13,6 +13,7 @@ import heapq
 from dataclasses import dataclass, field
 
 from synapse_core.graph.build import KnowledgeGraph
+from synapse_core.graph.queries import entity_predicates, sample_index
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,3 +87,35 @@ def ego_view(kg: KnowledgeGraph, entity: str, depth: int = 1, max_branches: int 
             else:
                 view.more_in = rest
     return view
+
+
+@dataclass(frozen=True, slots=True)
+class EntityDetail:
+    """Everything the graph pane shows for one entity: its ego view, degree, PageRank (when
+    already computed), spellings, predicates and first sample rows with one triplet each."""
+
+    view: EgoView
+    degree: int
+    pagerank: float | None
+    aliases: list[tuple[str, int]]
+    predicates: list[tuple[str, str, int]]
+    samples: list[tuple[int, str]]
+    more_samples: int
+
+
+def entity_detail(kg: KnowledgeGraph, entity: str, depth: int = 1,
+                  sample_limit: int = 500) -> EntityDetail | None:
+    """Gather an ``EntityDetail`` under the graph's lock; None if the entity is unknown."""
+    with kg.lock:
+        view = ego_view(kg, entity, depth)
+        if view is None:
+            return None
+        rows, total = sample_index(kg, view.key, sample_limit)
+        ranks = kg.peek_cached("pagerank:0.85")  # never computed here: it can take seconds
+        return EntityDetail(
+            view=view, degree=kg.degree.get(view.key, 0),
+            pagerank=ranks.get(view.key) if ranks else None,
+            aliases=sorted(kg.aliases.get(view.key, {}).items(), key=lambda kv: -kv[1]),
+            predicates=entity_predicates(kg, view.key),
+            samples=[(ln, f"{s} —{p}→ {o}") for ln, s, p, o in rows],
+            more_samples=max(0, total - sample_limit))

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import queue
 import time
-from dataclasses import dataclass
 from typing import Any
 
 from rich.markup import escape
@@ -32,13 +31,16 @@ from textual.worker import Worker, WorkerState
 
 from synapse_core.config import RunConfig
 from synapse_core.graph.build import KnowledgeGraph
-from synapse_core.graph.ego import EgoView, ego_view
+from synapse_core.graph.ego import EntityDetail, entity_detail
 from synapse_core.graph.health import GraphHealth, health
 from synapse_core.graph.queries import (
-    degrees, entity_predicates, pagerank, sample_index, search, top_by_degree, top_by_pagerank,
+    degrees, pagerank, search, top_by_degree, top_by_pagerank,
 )
 from synapse_tui.messages import OpenSample
 from synapse_tui.widgets.graph_ego import EgoGraph
+from synapse_tui.widgets.graph_text import (
+    contradiction_options, health_markup, predicates_markup, title_markup,
+)
 
 SORTS = ("degree", "pagerank", "name")
 LIST_LIMIT = 300
@@ -51,19 +53,6 @@ COMPACT_BELOW = 26
 """Pane heights (rows) below which health, title and details take fewer rows."""
 SEARCH_DEBOUNCE_S = 0.15
 """A search starts once typing has paused this long (or at once on enter)."""
-
-
-@dataclass(frozen=True, slots=True)
-class EntityDetail:
-    """What the right-hand side shows for one entity (computed in a worker)."""
-
-    view: EgoView
-    degree: int
-    pagerank: float | None
-    aliases: list[tuple[str, int]]
-    predicates: list[tuple[str, str, int]]
-    samples: list[tuple[int, str]]
-    more_samples: int
 
 
 class GraphPane(Vertical):
@@ -336,34 +325,18 @@ class GraphPane(Vertical):
         """Gather everything the right-hand side shows for one entity."""
         from textual.worker import get_current_worker
 
-        kg = self.graph
-        with kg.lock:
-            view = ego_view(kg, key, depth)
-            if view is None:
-                return
-            rows, total = sample_index(kg, view.key, SAMPLE_LIMIT)
-            ranks = kg.peek_cached("pagerank:0.85")  # shown only once computed (after loading)
-            pr = ranks.get(view.key) if ranks else None
-            detail = EntityDetail(
-                view=view, degree=degrees(kg).get(view.key, 0), pagerank=pr,
-                aliases=sorted(kg.aliases.get(view.key, {}).items(), key=lambda kv: -kv[1]),
-                predicates=entity_predicates(kg, view.key),
-                samples=[(ln, f"{s} —{p}→ {o}") for ln, s, p, o in rows],
-                more_samples=max(0, total - SAMPLE_LIMIT))
+        detail = entity_detail(self.graph, key, depth, SAMPLE_LIMIT)
+        if detail is None:
+            return
         if not get_current_worker().is_cancelled:
             self.app.call_from_thread(self._show_entity, detail)
 
     def _show_entity(self, d: EntityDetail) -> None:
-        aliases = ", ".join(f"{escape(a)} ×{n}" for a, n in d.aliases[:4])
-        pr = f" · PageRank {d.pagerank * 100:.2f}%" if d.pagerank is not None else ""
-        self.query_one("#graph-title", Static).update(
-            f"[b]{escape(d.view.name)}[/b] · degree {d.degree}{pr} · {len(d.samples) + d.more_samples} "
-            f"samples\n[dim]spelled: {aliases}[/dim]")
+        self.query_one("#graph-title", Static).update(title_markup(
+            d.view.name, d.degree, d.pagerank, len(d.samples) + d.more_samples, d.aliases))
         self.query_one(EgoGraph).view = d.view
         self.query_one("#graph-ego").border_title = f"Neighbourhood (depth {d.view.depth})"
-        preds = "\n".join(f"{'→' if direction == 'out' else '←'} {escape(p)} [dim]{n}[/dim]"
-                          for p, direction, n in d.predicates[:20])
-        self.query_one("#graph-predicates", Static).update(preds or "[dim]none[/dim]")
+        self.query_one("#graph-predicates", Static).update(predicates_markup(d.predicates))
         samples = self.query_one("#graph-samples", OptionList)
         samples.clear_options()
         samples.border_title = "Samples (enter opens)"
@@ -380,12 +353,8 @@ class GraphPane(Vertical):
             self.notify("The contradiction check runs when the dataset has loaded.")
             return
         samples.clear_options()
-        for i, c in enumerate(self.health.contradictions[:SAMPLE_LIMIT // 2]):
-            for side, pred, lines in (("a", c.pred_a, c.lines_a), ("b", c.pred_b, c.lines_b)):
-                more = f" [dim](+{len(lines) - 1} rows)[/dim]" if len(lines) > 1 else ""
-                samples.add_option(Option(
-                    f"line {lines[0]}: {escape(c.subj)} —{escape(pred)}→ {escape(c.obj)}{more}",
-                    id=f"{lines[0]}:{i}{side}"))  # ids must be unique; the line leads
+        samples.add_options(Option(prompt, id=oid) for oid, prompt in
+                            contradiction_options(self.health.contradictions, SAMPLE_LIMIT // 2))
         if not self.health.contradictions:
             samples.add_option(Option("[dim]no contradictions found[/dim]", disabled=True))
         samples.border_title = "Contradictions (enter opens)"
@@ -426,15 +395,5 @@ class GraphPane(Vertical):
     def _show_health(self, h: GraphHealth) -> None:
         self.health = h
         widget = self.query_one("#graph-health", Static)
-        contra = ""
-        if h.contradictions:
-            c = h.contradictions[0]
-            contra = (f": {escape(c.subj)} {escape(c.pred_a)}/{escape(c.pred_b)} "
-                      f"{escape(c.obj)} (lines {c.lines_a[0]}, {c.lines_b[0]})")
-        widget.update(
-            f"[b]Health[/b] rows: {h.rows_with_kg:,} with triplets, {h.rows_without_kg:,} "
-            f"without, {h.rows_with_malformed:,} malformed · {h.components:,} components, "
-            f"largest {100 * h.largest_component_edge_share:.0f}% of edges · top-10 "
-            f"{100 * h.top10_endpoint_share:.0f}% of endpoints · "
-            f"{len(h.contradictions)} contradictions{contra}")
+        widget.update(health_markup(h))
         widget.set_class(bool(h.contradictions or h.rows_without_kg), "-warn")

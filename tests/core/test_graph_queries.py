@@ -130,3 +130,17 @@ def test_sample_index_gives_one_triplet_per_row_and_the_total(kg: KnowledgeGraph
     capped, total = q.sample_index(kg, "photosynthesis", limit=1)
     assert total == 3 and len(capped) == 1 and capped[0][0] == 1
     assert q.sample_index(kg, "nothing") == ([], 0)
+
+
+def test_entity_detail_gathers_what_the_pane_shows(kg: KnowledgeGraph) -> None:
+    from synapse_core.graph.ego import entity_detail
+
+    d = entity_detail(kg, "Photosynthesis", depth=2, sample_limit=2)
+    assert d.view.key == "photosynthesis" and d.degree == 4
+    assert d.pagerank is None  # never computed on the UI's behalf
+    assert d.aliases == [("photosynthesis", 3), ("Photosynthesis", 2)]
+    assert d.samples == [(1, "Sunlight —powers→ photosynthesis"),
+                         (2, "plants —perform→ photosynthesis")] and d.more_samples == 1
+    q.pagerank(kg)
+    assert entity_detail(kg, "photosynthesis").pagerank > 0
+    assert entity_detail(kg, "nothing") is None
