@@ -167,6 +167,8 @@ def main() -> int:
     ap.add_argument("--quick", action="store_true", help="same as --size quick")
     ap.add_argument("--dir", help="work folder (default: a temporary folder here)")
     ap.add_argument("--keep", action="store_true", help="keep the files")
+    ap.add_argument("--skip-quantize", action="store_true",
+                    help="convert only (quantizing 12B takes ~20 min on 2 cores)")
     ap.add_argument("--child", nargs=3, help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.child:
@@ -178,7 +180,7 @@ def main() -> int:
     ckpt_bytes = params * 2
     work = Path(args.dir or tempfile.mkdtemp(prefix="export-bench-", dir="."))
     work.mkdir(parents=True, exist_ok=True)
-    need = int(ckpt_bytes * 2.35)  # checkpoint + bf16 GGUF + Q4_K_M
+    need = int(ckpt_bytes * (2.05 if args.skip_quantize else 2.35))  # ckpt + bf16 (+ Q4_K_M)
     free = shutil.disk_usage(work).free
     if free < need:
         print(f"{work}: needs {need / 2**30:.1f} GiB free disk, {free / 2**30:.1f} GiB free; "
@@ -192,17 +194,21 @@ def main() -> int:
         print(f"checkpoint written in {write_s:.1f}s", flush=True)
         conv = _measure("convert", work / "ckpt", work / "model.bf16.gguf")
         print(f"convert: {conv['seconds']:.1f}s, peak RSS {conv['peak_rss_mb']:.0f} MB", flush=True)
-        quant = _measure("quantize", work / "model.bf16.gguf", work / "model.Q4_K_M.gguf")
-        print(f"quantize: {quant['seconds']:.1f}s, peak RSS {quant['peak_rss_mb']:.0f} MB", flush=True)
+        quant = {"seconds": float("nan"), "peak_rss_mb": float("nan")}
+        if not args.skip_quantize:
+            quant = _measure("quantize", work / "model.bf16.gguf", work / "model.Q4_K_M.gguf")
+            print(f"quantize: {quant['seconds']:.1f}s, peak RSS {quant['peak_rss_mb']:.0f} MB",
+                  flush=True)
+        qfile = work / "model.Q4_K_M.gguf"
         figures = {
             "size": size, "params_b": round(params / 1e9, 3),
             "checkpoint_gib": round(ckpt_bytes / 2**30, 2),
             "bf16_gguf_gib": round((work / "model.bf16.gguf").stat().st_size / 2**30, 2),
-            "q4_k_m_gib": round((work / "model.Q4_K_M.gguf").stat().st_size / 2**30, 2),
+            "q4_k_m_gib": round(qfile.stat().st_size / 2**30, 2) if qfile.exists() else None,
             "write_s": round(write_s, 1),
             "convert_s": round(conv["seconds"], 1), "convert_peak_rss_mb": round(conv["peak_rss_mb"]),
-            "quantize_s": round(quant["seconds"], 1),
-            "quantize_peak_rss_mb": round(quant["peak_rss_mb"]),
+            "quantize_s": None if args.skip_quantize else round(quant["seconds"], 1),
+            "quantize_peak_rss_mb": None if args.skip_quantize else round(quant["peak_rss_mb"]),
             "convert_rss_target_met": conv["peak_rss_mb"] < 2048, "cpus": os.cpu_count(),
         }
     finally:

@@ -64,6 +64,7 @@ class VerifyReport:
     logits: LogitCheck | None = None
     mmproj: dict[str, Any] | None = None
     problems: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
@@ -91,6 +92,7 @@ class VerifyReport:
                        f"{lc.top1_agreement:.1%} (min {lc.threshold:.0%}), Pearson r {lc.pearson:.5f}")
         if self.mmproj:
             out.append("  mmproj: " + ", ".join(f"{k} {v}" for k, v in self.mmproj.items()))
+        out += [f"  note: {n}" for n in self.notes]
         out += [f"  PROBLEM: {p}" for p in self.problems]
         out.append("  verdict: " + ("ok" if self.ok else "FAILED"))
         return out
@@ -134,7 +136,21 @@ def generate_tokens(llm: Any, prompt: str, n: int = 8) -> tuple[int, str]:
     return len(out), llm.detokenize(out, special=True).decode("utf-8", errors="replace")
 
 
-def _hf_logits(hf_dir: Path, ids: list[int]) -> Any:
+def hf_reference_dtype(hf_dir: Path) -> str | None:
+    """fp32 for the HF reference when it fits in available RAM, else bf16, else None (the
+    logit check is then skipped and said so: loading a 12B model in fp32 needs ~50 GB)."""
+    import psutil
+
+    weights = sum(f.stat().st_size for f in Path(hf_dir).glob("*.safetensors"))  # bf16 bytes
+    avail = psutil.virtual_memory().available
+    if weights * 2 * 1.3 < avail:
+        return "float32"
+    if weights * 1.3 < avail:
+        return "bfloat16"
+    return None
+
+
+def _hf_logits(hf_dir: Path, ids: list[int], dtype: str = "float32") -> Any:
     import json
 
     import torch  # heavy: the HF reference forward pass
@@ -143,7 +159,7 @@ def _hf_logits(hf_dir: Path, ids: list[int]) -> Any:
     cfg = json.loads((hf_dir / "config.json").read_text(encoding="utf-8"))
     cls = (tf.LlavaForConditionalGeneration if cfg.get("model_type") == "llava"
            else tf.AutoModelForCausalLM)
-    model = cls.from_pretrained(str(hf_dir), dtype=torch.float32).eval()
+    model = cls.from_pretrained(str(hf_dir), dtype=getattr(torch, dtype)).eval()
     with torch.no_grad():
         logits = model(input_ids=torch.tensor([ids])).logits[0].float().numpy()
     del model
@@ -151,7 +167,7 @@ def _hf_logits(hf_dir: Path, ids: list[int]) -> Any:
 
 
 def compare_logits(gguf_path: Path, hf_dir: Path, threshold: float,
-                   prompt: str = FIXED_PROMPT) -> LogitCheck:
+                   prompt: str = FIXED_PROMPT, dtype: str = "float32") -> LogitCheck:
     """Top-1 agreement and Pearson r of GGUF vs HF logits at every prompt position."""
     import numpy as np
     from transformers import AutoTokenizer  # heavy
@@ -160,7 +176,7 @@ def compare_logits(gguf_path: Path, hf_dir: Path, threshold: float,
     ids = tok(prompt, add_special_tokens=False)["input_ids"]
     if tok.bos_token_id is not None:
         ids = [tok.bos_token_id] + ids
-    hf = _hf_logits(Path(hf_dir), ids)
+    hf = _hf_logits(Path(hf_dir), ids, dtype)
     llm = load_llama(gguf_path, logits_all=True)
     try:
         llm.eval(ids)
@@ -247,8 +263,11 @@ def verify_gguf(path: Path, *, hf_dir: Path | None = None, threshold: float = 0.
     except Exception as e:  # a file llama.cpp refuses is a verification failure, reported
         report.problems.append(f"llama.cpp could not load or run it: {e}")
         return report
-    if hf_dir is not None:
-        report.logits = compare_logits(path, Path(hf_dir), threshold)
+    dtype = hf_reference_dtype(Path(hf_dir)) if hf_dir is not None else None
+    if hf_dir is not None and dtype is None:
+        report.notes.append("logit check skipped: the HF model does not fit in available RAM")
+    elif hf_dir is not None and dtype is not None:
+        report.logits = compare_logits(path, Path(hf_dir), threshold, dtype=dtype)
         if not report.logits.passed:
             report.problems.append(
                 f"logits disagree with the HF model: top-1 {report.logits.top1_agreement:.1%} "

@@ -62,7 +62,9 @@ class ExportPane(Vertical):
     def compose(self) -> ComposeResult:
         yield Static(f"exports in {escape(str(self.out_dir))}", id="export-status")
         yield ExportJobsTable(id="export-jobs")
-        yield RichLog(id="export-log", markup=True, wrap=True, max_lines=2000)
+        log = RichLog(id="export-log", markup=True, wrap=True, max_lines=2000)
+        log.can_focus = False  # keys go to the jobs table
+        yield log
 
     def on_mount(self) -> None:
         try:
