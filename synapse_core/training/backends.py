@@ -170,8 +170,9 @@ def _token_layers(model: Any, ids: list[int]) -> dict[str, list[int]]:
 
 
 def lora_config_kwargs(cfg: RunConfig, model: Any, experts: ExpertInfo, is_vision: bool,
-                       token_ids: list[int]) -> dict[str, Any]:
-    """kwargs of peft.LoraConfig: language-layer targets, experts, trainable new tokens."""
+                       token_ids: list[int], notes: list[str] | None = None) -> dict[str, Any]:
+    """kwargs of peft.LoraConfig: language-layer targets, experts, trainable new tokens.
+    Fallbacks it had to take are appended to ``notes``."""
     names = "|".join(re.escape(n) for n in cfg.lora.target_modules)
     scope = r".*language_model.*" if is_vision else r".*"
     extra = expert_lora_kwargs(experts, cfg.lora.expert_r, cfg.lora.expert_alpha,
@@ -179,8 +180,16 @@ def lora_config_kwargs(cfg: RunConfig, model: Any, experts: ExpertInfo, is_visio
     pattern = rf"{scope}\.({names})"
     if "extra_target_modules" in extra:
         pattern = rf"(?:{pattern}|.*\.{extra.pop('extra_target_modules')})"
+    dropout = cfg.lora.lora_dropout
+    if experts.fused_params and dropout:
+        # PEFT's parameter LoRA (fused experts) has no dropout, and one LoraConfig has one
+        # dropout for all layers
+        dropout = 0.0
+        if notes is not None:
+            notes.append(f"lora_dropout {cfg.lora.lora_dropout} -> 0 (PEFT cannot apply "
+                         "dropout to fused expert parameters)")
     kwargs: dict[str, Any] = dict(r=cfg.lora.r, lora_alpha=cfg.lora.lora_alpha,
-                                  lora_dropout=cfg.lora.lora_dropout, bias="none",
+                                  lora_dropout=dropout, bias="none",
                                   task_type="CAUSAL_LM", target_modules=pattern, **extra)
     if token_ids and cfg.lora.train_new_token_rows:
         kwargs["trainable_token_indices"] = _token_layers(model, token_ids)
@@ -199,6 +208,18 @@ def attach_trainable_tokens(peft_model: Any, indices: dict[str, list[int]]) -> N
     set_additional_trainable_modules(model=peft_model.base_model, peft_config=pcfg,
                                      model_config=BaseTuner.get_model_config(peft_model),
                                      adapter_name=name)
+
+
+def keep_adapters_small(peft_model: Any) -> None:
+    """Never write the whole resized embedding into adapters and checkpoints.
+
+    PEFT saves both full embedding matrices whenever the vocabulary grew (2.7 GB per
+    checkpoint at 12B); the new rows already live in the adapter as trainable tokens and
+    the old rows are the base model's. Bound on this instance only (not the library)."""
+    import functools
+
+    peft_model.save_pretrained = functools.partial(type(peft_model).save_pretrained,
+                                                   peft_model, save_embedding_layers=False)
 
 
 def _freeze_vision(model: Any) -> None:
@@ -260,12 +281,13 @@ def load_hf(cfg: RunConfig) -> LoadedModel:
         model = prepare_model_for_kbit_training(
             model, use_gradient_checkpointing=cfg.training.gradient_checkpointing)
     experts = detect_experts(model)
-    lcfg = LoraConfig(**lora_config_kwargs(cfg, model, experts, is_vision, added))
+    lcfg = LoraConfig(**lora_config_kwargs(cfg, model, experts, is_vision, added, notes))
     with warnings.catch_warnings():
         # PEFT checks rank_pattern keys against module names only, so an expert pattern
         # (matched against the parameter name, and applied) is reported as unmatched
         warnings.filterwarnings("ignore", message=".*pattern keys did not match.*")
         model = get_peft_model(model, lcfg)
+    keep_adapters_small(model)
     device = f"cuda:{torch.cuda.current_device()}" if on_cuda else "cpu"
     return LoadedModel(model=model, tokenizer=tokenizer, backend="hf", device=device,
                        dtype=str(dtype).removeprefix("torch."), attn_implementation=attn,
