@@ -15,6 +15,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
 from textual.widgets import RichLog, Static
+from textual.worker import Worker, WorkerState
 
 from synapse_core.config import RunConfig
 from synapse_core.events import LogLine
@@ -86,6 +87,12 @@ class ExportPane(Vertical):
     def _serve(self) -> None:
         assert self.queue is not None
         self.queue.serve()
+
+    @on(Worker.StateChanged)
+    def _worker_changed(self, event: Worker.StateChanged) -> None:
+        if event.worker.group == "export-queue" and event.state == WorkerState.ERROR:
+            self._log(f"[b]export queue stopped:[/b] {escape(str(event.worker.error))}")
+            self.notify(f"export queue stopped: {event.worker.error}", severity="error")
 
     # -- public: the app calls this on ExportRequested ---------------------------------------
     def add_job(self, run_dir: str) -> str | None:
