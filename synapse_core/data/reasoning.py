@@ -78,43 +78,32 @@ _CANON_EXTRA = r"<(?P<x>reflect|cont|err|note|warn|verb)>[^<]*</(?P=x)>"
 _CANONICAL_RE = re.compile(
     r"\s*<reasoning>\s*(?:(?:" + "|".join((_CANON_MEM, _CANON_KG, _CANON_LOGIC, _CANON_CHAIN,
                                            _CANON_EXTRA)) + r")\s*)*</reasoning>\s*")
-_TRI = r"<tri>\s*<subj>([^<]*)</subj>\s*<pred>([^<]*)</pred>\s*<obj>([^<]*)</obj>\s*</tri>"
-_ITEM = (r"<(prop|proof|crit|doubt)>\s*(?:<sym>([^<]*)</sym>\s*)?(?:<nat>([^<]*)</nat>\s*)?"
-         r"</\1>")
-_STEP = r'<step(?:\s+index="([^"<>]*)")?(?:\s+depends_on="([^"<>]*)")?\s*>([^<]*)</step>'
-_EXTRA = r"<(reflect|cont|err|note|warn|verb)>([^<]*)</\1>"
-_MEM_FIELD_RE = re.compile(r"<(goal|subgoal|ctx|done|now)>([^<]*)</\1>")
-_TRI_RE = re.compile(_TRI)
-_ITEM_RE = re.compile(_ITEM)
-_STEP_RE = re.compile(_STEP)
-_EXTRA_RE = re.compile(_EXTRA)
 
 
-def _spans(body: str, tag: str) -> list[tuple[int, int]]:
-    """Character spans of every ``<tag>...</tag>`` section (a canonical block is well-formed)."""
-    out = []
-    open_, close = f"<{tag}>", f"</{tag}>"
-    at = body.find(open_)
-    while at >= 0:
-        end = body.find(close, at)
-        out.append((at, end))
-        at = body.find(open_, end)
-    return out
+# One pass over a canonical block finds every leaf-bearing element in document order. Every
+# alternative starts with "<", so the engine skips from "<" to "<" in C; in a canonical block a
+# tag can only stand where the grammar allows it, so this finds exactly what a section-by-section
+# scan finds. Each alternative is one named group, so ``lastgroup`` says which one matched.
+_ONE_PASS_RE = re.compile(
+    r"<(?:(?P<M>(goal|subgoal|ctx|done|now)>([^<]*)</\2>)"
+    r"|(?P<T>tri>\s*<subj>([^<]*)</subj>\s*<pred>([^<]*)</pred>\s*<obj>([^<]*)</obj>\s*</tri>)"
+    r"|(?P<L>(prop|proof|crit|doubt)>\s*(?:<sym>([^<]*)</sym>\s*)?(?:<nat>([^<]*)</nat>\s*)?</\9>)"
+    r'|(?P<S>step(?:\s+index="([^"<>]*)")?(?:\s+depends_on="([^"<>]*)")?\s*>([^<]*)</step>)'
+    r"|(?P<X>(reflect|cont|err|note|warn|verb)>([^<]*)</\17>))")
 
 
 def _fast_extract(raw: str, body: str) -> Reasoning:
-    # Each regex runs only inside its own section: scanning the whole block once per regex
-    # was most of the parse time.
+    # Problems are listed by kind (memory, then triplets, then steps), as the section-by-section
+    # reading did, though the pass meets them in document order.
     out = Reasoning(raw=raw)
-    for a, b in _spans(body, "mem"):
-        for tag, value in _MEM_FIELD_RE.findall(body, a, b):
-            if getattr(out, tag) is not None:
-                out.problems.append(f"repeated <{tag}>")
-            setattr(out, tag, value.strip())
+    tri_problems: list[str] = []
+    step_out = _StepSink()
     n = 0
-    for a, b in _spans(body, "kg"):
-        for s, p, o in _TRI_RE.findall(body, a, b):
+    for m in _ONE_PASS_RE.finditer(body):
+        kind = m.lastgroup
+        if kind == "T":
             n += 1
+            s, p, o = m.group(5, 6, 7)
             s, p, o = s.strip(), p.strip(), o.strip()
             if s and p and o:
                 out.triplets.append(Triplet(s, p, o))
@@ -123,19 +112,36 @@ def _fast_extract(raw: str, body: str) -> Reasoning:
             desc = (f"triplet {n} is empty" if len(missing) == 3
                     else f"triplet {n} lacks {'/'.join(missing)}")
             out.malformed_triplets.append(desc)
-            out.problems.append(desc)
-    for a, b in _spans(body, "logic"):
-        for m in _ITEM_RE.finditer(body, a, b):
-            sym, nat = m.group(2, 3)
-            out.logic.append(LogicItem(m.group(1), None if sym is None else sym.strip(),
+            tri_problems.append(desc)
+        elif kind == "M":
+            tag, value = m.group(2, 3)
+            if getattr(out, tag) is not None:
+                out.problems.append(f"repeated <{tag}>")
+            setattr(out, tag, value.strip())
+        elif kind == "L":
+            kind_, sym, nat = m.group(9, 10, 11)
+            out.logic.append(LogicItem(kind_, None if sym is None else sym.strip(),
                                        None if nat is None else nat.strip()))
-    for a, b in _spans(body, "chain"):
-        for m in _STEP_RE.finditer(body, a, b):
-            idx, dep, text = m.group(1, 2, 3)
-            _add_step(out, idx, dep, text.strip())
-    for tag, value in _EXTRA_RE.findall(body):
-        out.extras.setdefault(tag, []).append(value.strip())
+        elif kind == "S":
+            idx, dep, text = m.group(13, 14, 15)
+            _add_step(step_out, idx, dep, text.strip())
+        else:
+            tag, value = m.group(17, 18)
+            out.extras.setdefault(tag, []).append(value.strip())
+    out.steps = step_out.steps
+    out.problems += tri_problems
+    out.problems += step_out.problems
     return out
+
+
+class _StepSink:
+    """Collects steps and their problems apart, so they can be listed after the others."""
+
+    __slots__ = ("steps", "problems")
+
+    def __init__(self) -> None:
+        self.steps: list[ChainStep] = []
+        self.problems: list[str] = []
 
 
 def _tolerant_tree(body: str, problems: list[str]) -> ET.Element:
@@ -274,7 +280,7 @@ class _Extractor:
         _add_step(self.out, el.get("index"), el.get("depends_on"), _text(el))
 
 
-def _add_step(out: Reasoning, idx_raw: str | None, dep_raw: str | None, text: str) -> None:
+def _add_step(out: Reasoning | _StepSink, idx_raw: str | None, dep_raw: str | None, text: str) -> None:
     index = len(out.steps) + 1
     if idx_raw is None:
         out.problems.append(f"step {index} has no index")
