@@ -43,6 +43,7 @@ class LoadedModel:
     is_vision: bool
     seconds: float
     notes: list[str] = field(default_factory=list)
+    own_gradient_checkpointing: bool = False  # Unsloth's: keep HF's switched off
 
 
 def cuda_available() -> bool:
@@ -59,7 +60,20 @@ def choose_backend(cfg: RunConfig) -> str:
     has_unsloth = importlib.util.find_spec("unsloth") is not None
     if want == "unsloth" and not (has_unsloth and cuda_available()):
         raise RuntimeError("model.backend = 'unsloth' needs a CUDA GPU and the unsloth package")
+    if want == "auto" and _has_experts_in_config(cfg.model.name_or_path):
+        return "hf"  # expert rank/alpha need PEFT parameter targeting, which Unsloth lacks
     return "unsloth" if has_unsloth and cuda_available() else "hf"
+
+
+def _has_experts_in_config(name_or_path: str) -> bool:
+    import json
+
+    p = Path(os.path.expanduser(name_or_path)) / "config.json"
+    if not p.is_file():
+        return False
+    cfg = json.loads(p.read_text(encoding="utf-8"))
+    cfg = cfg.get("text_config", cfg)
+    return any(cfg.get(k) for k in ("num_local_experts", "num_experts", "n_routed_experts"))
 
 
 def resolve_model_path(name_or_path: str) -> str:

@@ -189,13 +189,13 @@ class Engine:
         rows = self._rows()
         check_rows(cfg.training.objective, rows)
 
-        import transformers  # heavy (after unsloth, which backends imports first on GPU)
-
         from synapse_core.training.backends import choose_backend, load_model, param_counts
 
-        backend = choose_backend(cfg)
+        backend = choose_backend(cfg)  # imports torch only
         if backend == "unsloth":
             import unsloth  # noqa: F401  # must patch transformers/trl/peft before they load
+        import transformers  # heavy: only once training starts
+
         transformers.set_seed(cfg.training.seed)
         self.log(f"loading {cfg.model.name_or_path} ({backend})")
         loaded = load_model(cfg, backend=backend)
@@ -229,6 +229,8 @@ class Engine:
                                                and loaded.dtype == "bfloat16" and on_cuda)
         args_kwargs = training_args_kwargs(cfg, run.checkpoints, optim=loaded.optim, bf16=bf16,
                                            use_cpu=not on_cuda, max_steps=self.max_steps)
+        if loaded.own_gradient_checkpointing:
+            args_kwargs["gradient_checkpointing"] = False  # Unsloth's own is already on
         preview = None
         if cfg.training.preview_steps:
             previewer = Previewer(loaded.model, loaded.tokenizer, cfg.training.preview_prompt,
