@@ -165,7 +165,7 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--size", choices=list(SIZES), default="full")
     ap.add_argument("--quick", action="store_true", help="same as --size quick")
-    ap.add_argument("--dir", help="work folder (default: a temporary folder here)")
+    ap.add_argument("--dir", help="work folder (default: a new temporary folder)")
     ap.add_argument("--keep", action="store_true", help="keep the files")
     ap.add_argument("--skip-quantize", action="store_true",
                     help="convert only (quantizing 12B takes ~20 min on 2 cores)")
@@ -178,7 +178,7 @@ def main() -> int:
     s = SIZES[size]
     params = param_count(s)
     ckpt_bytes = params * 2
-    work = Path(args.dir or tempfile.mkdtemp(prefix="export-bench-", dir="."))
+    work = Path(args.dir or tempfile.mkdtemp(prefix="export-bench-"))
     work.mkdir(parents=True, exist_ok=True)
     need = int(ckpt_bytes * (2.05 if args.skip_quantize else 2.35))  # ckpt + bf16 (+ Q4_K_M)
     free = shutil.disk_usage(work).free

@@ -35,18 +35,15 @@ def check_free_space(folder: Path, needed: int, what: str) -> None:
                           f"{(needed + margin) / 2**30:.2f} GiB, {free / 2**30:.2f} GiB free")
 
 
-def _to_numpy(t: Any, out_type: str) -> tuple[Any, Any]:
-    import numpy as np  # noqa: F401  (numpy arrives with torch)
+def _to_numpy(t: Any, out_type: str) -> Any:
+    """The stored bytes as a numpy array (bf16 as int16: numpy has no bfloat16)."""
     import torch  # heavy: tensors are built here
 
-    from gguf import GGMLQuantizationType
-
     if out_type == "bf16":
-        arr = t.to(torch.bfloat16).contiguous().view(torch.int16).numpy()
-        return arr, GGMLQuantizationType.BF16
+        return t.to(torch.bfloat16).contiguous().view(torch.int16).numpy()
     if out_type == "f16":
-        return t.to(torch.float16).contiguous().numpy(), None
-    return t.to(torch.float32).contiguous().numpy(), None
+        return t.to(torch.float16).contiguous().numpy()
+    return t.to(torch.float32).contiguous().numpy()
 
 
 def write_gguf(target: Path, arch: str, set_kv: Callable[[Any], None], plan: list[PlannedTensor],
@@ -79,7 +76,7 @@ def write_gguf(target: Path, arch: str, set_kv: Callable[[Any], None], plan: lis
             t = p.build([read_tensor(s) for s in p.sources])
             if tuple(t.shape) != p.shape:
                 raise ExportError(f"{p.name}: built shape {tuple(t.shape)} != planned {p.shape}")
-            arr, _ = _to_numpy(t, p.out_type)
+            arr = _to_numpy(t, p.out_type)
             del t
             writer.write_tensor_data(arr)
             del arr
