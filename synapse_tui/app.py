@@ -19,7 +19,7 @@ from textual import on
 from textual.app import App, ComposeResult
 from textual.binding import Binding
 from textual.widget import Widget
-from textual.widgets import Footer, Static, TabbedContent, TabPane
+from textual.widgets import Footer, Static, TabbedContent, Tabs, TabPane
 
 from synapse_core.config import RunConfig, write_config
 from synapse_tui.commands import SynapseCommands
@@ -52,16 +52,17 @@ class SynapseApp(App[int]):
     """The synapse-tui dashboard: dataset, knowledge graph, training and export panes."""
 
     CSS_PATH = "app.tcss"
+    AUTO_FOCUS = None  # the shown pane takes the focus (on_mount), not the first tab widget
     TITLE = "synapse-tui"
     COMMANDS = App.COMMANDS | {SynapseCommands}
     BINDINGS = [
-        Binding("1,f1", "show_pane('dataset')", "Dataset", id="show-dataset",
+        Binding("1,f1", "show_pane('dataset')", "Dataset", id="show-dataset", show=False,
                 tooltip="Show the dataset browser"),
-        Binding("2,f2", "show_pane('graph')", "Graph", id="show-graph",
+        Binding("2,f2", "show_pane('graph')", "Graph", id="show-graph", show=False,
                 tooltip="Show the knowledge graph"),
-        Binding("3,f3", "show_pane('training')", "Training", id="show-training",
+        Binding("3,f3", "show_pane('training')", "Training", id="show-training", show=False,
                 tooltip="Show the training panel"),
-        Binding("4,f4", "show_pane('export')", "Export", id="show-export",
+        Binding("4,f4", "show_pane('export')", "Export", id="show-export", show=False,
                 tooltip="Show the export queue"),
         Binding("question_mark", "help", "Keys", id="show-help",
                 tooltip="List every key binding and its id"),
@@ -111,7 +112,9 @@ class SynapseApp(App[int]):
         for line in self._startup_warnings:
             self.notify(line, severity="warning", timeout=10)
         self._install_signal_handlers()
-        self.call_after_refresh(self._focus_pane, self.initial_tab)
+        # After the panes' own deferred focus calls: a focus inside a hidden tab makes
+        # TabbedContent switch to that tab.
+        self.call_after_refresh(self.action_show_pane, self.initial_tab)
 
     # ------------------------------------------------------------------ panes
 
@@ -137,6 +140,27 @@ class SynapseApp(App[int]):
             if widget.focusable:
                 widget.focus()
                 return
+
+    def on_descendant_blur(self) -> None:
+        self.call_after_refresh(self._keep_focus_in_shown_pane)
+
+    def on_descendant_focus(self) -> None:
+        self.call_after_refresh(self._keep_focus_in_shown_pane)
+
+    def _keep_focus_in_shown_pane(self) -> None:
+        # A hidden pane may focus one of its widgets (on mount, after a load): the shown
+        # pane's keys would stop working, or the focus would vanish when that widget hides.
+        if self.screen is not self.screen_stack[0]:
+            return
+        tabs = self.query_one(TabbedContent)
+        focused = self.focused
+        if focused is not None:
+            chain = (focused, *focused.ancestors)
+            if any(isinstance(node, Tabs) for node in chain):
+                return  # the tab bar itself (arrow keys between tabs)
+            if self.pane(tabs.active) in chain:
+                return
+        self._focus_pane(tabs.active)
 
     def training_action(self, action: str) -> None:
         """Run a training pane action (``start``, ``stop``, ...) from the palette."""
@@ -210,7 +234,7 @@ class SynapseApp(App[int]):
         """Quit; while a run trains, ask, then checkpoint and stop it first."""
         pane = self.pane("training")
         if not getattr(pane, "active", False):
-            self.exit(0)
+            self.exit()
             return
 
         def answered(yes: bool | None) -> None:
@@ -222,7 +246,7 @@ class SynapseApp(App[int]):
 
     async def _exit_after_training(self, code: int) -> None:
         await self.pane("training").wait_finished()
-        self.exit(code)
+        self.exit(return_code=code)
 
     # ------------------------------------------------------------------ signals
 
@@ -249,4 +273,4 @@ class SynapseApp(App[int]):
         if getattr(pane, "stop_run", None) and pane.stop_run("signal"):
             self.run_worker(self._exit_after_training(128 + signum), group="shutdown")
         else:
-            self.exit(128 + signum)
+            self.exit(return_code=128 + signum)

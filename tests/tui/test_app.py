@@ -1,0 +1,203 @@
+"""The app shell: panes by key and mouse, palette, themes, keymap, routing, signals, CLI."""
+
+from __future__ import annotations
+
+import json
+import signal
+from pathlib import Path
+
+import pytest
+from textual.widgets import TabbedContent
+
+from synapse_core.config import RunConfig, load_config
+from synapse_tui import app as app_module
+from synapse_tui.__main__ import main
+from synapse_tui.app import PaneUnavailable, SynapseApp
+from synapse_tui.messages import OpenSample, RunStateChanged
+from synapse_tui.screens.help import HelpScreen
+from synapse_tui.widgets.header import RunHeader
+
+ROWS = [
+    {"conversations": [{"from": "human", "value": "What is entropy?"},
+                       {"from": "gpt", "value": "<reasoning><kg><tri><subj>entropy</subj>"
+                        "<pred>measures</pred><obj>disorder</obj></tri></kg></reasoning>"
+                        "🧙 Entropy measures disorder."}],
+     "quality_metrics": {"conversation_quality": 0.9, "bias_detection": 0.1,
+                         "reasoning_quality": 0.8}},
+    {"messages": [{"role": "user", "content": "Why is the sky blue?"},
+                  {"role": "assistant", "content": "🧙 Rayleigh scattering.",
+                   "reasoning": "<kg><tri><subj>sky</subj><pred>looks</pred>"
+                                "<obj>blue</obj></tri></kg>"}]},
+]
+
+
+@pytest.fixture
+def config(tmp_path: Path) -> RunConfig:
+    data = tmp_path / "tiny.jsonl"
+    data.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in ROWS),
+                    encoding="utf-8")
+    cfg = RunConfig()
+    cfg.data.path = str(data)
+    cfg.training.runs_dir = str(tmp_path / "runs")
+    return cfg
+
+
+def _active(app: SynapseApp) -> str:
+    return app.query_one(TabbedContent).active
+
+
+async def test_switch_panes_by_key_and_mouse(config: RunConfig) -> None:
+    app = SynapseApp(config)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.pause()
+        assert _active(app) == "dataset"
+        for key, tab in (("3", "training"), ("2", "graph"), ("4", "export"), ("1", "dataset"),
+                         ("f3", "training"), ("f4", "export")):
+            await pilot.press(key)
+            await pilot.pause()
+            assert _active(app) == tab, key
+        # the focus lands inside the shown pane, so its keys work at once
+        await pilot.press("3")
+        await pilot.pause()
+        assert app.focused is not None and app.pane("training") in (app.focused,
+                                                                    *app.focused.ancestors)
+        await pilot.click("#--content-tab-graph")
+        await pilot.pause()
+        assert _active(app) == "graph"
+        # every tab has a real pane (the engineers' modules import), none a stand-in
+        assert not app.query(PaneUnavailable)
+
+
+async def test_palette_switches_pane_and_theme(config: RunConfig) -> None:
+    app = SynapseApp(config)
+    async with app.run_test(size=(120, 40)) as pilot:
+        assert app.theme == "synapse-dark"
+        assert {"synapse-dark", "synapse-light", "synapse-contrast"} <= set(app.available_themes)
+        await pilot.press("ctrl+p")
+        await pilot.pause()
+        assert app.screen.__class__.__name__ == "CommandPalette"
+        await pilot.press(*"show training pane")
+        await pilot.pause(0.3)
+        await pilot.press("enter")
+        await pilot.pause()
+        assert _active(app) == "training"
+        await pilot.press("ctrl+p")
+        await pilot.press(*"theme: synapse-light")
+        await pilot.pause(0.3)
+        await pilot.press("enter")
+        await pilot.pause()
+        assert app.theme == "synapse-light"
+
+
+async def test_theme_from_config_and_unknown_theme_warns(config: RunConfig) -> None:
+    config.ui.theme = "synapse-light"
+    app = SynapseApp(config)
+    async with app.run_test(size=(120, 40)):
+        assert app.theme == "synapse-light"
+    config.ui.theme = "no-such-theme"
+    app = SynapseApp(config)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.pause()
+        assert app.theme == "synapse-dark"
+        assert any("no-such-theme" in str(n.message) for n in app._notifications)
+
+
+async def test_keymap_override_from_config(config: RunConfig) -> None:
+    config.ui.keymap = {"show-training": "f9", "no-such-binding": "f10"}
+    app = SynapseApp(config)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.pause()
+        await pilot.press("3")  # the old key no longer shows the training pane
+        await pilot.pause()
+        assert _active(app) == "dataset"
+        await pilot.press("f9")
+        await pilot.pause()
+        assert _active(app) == "training"
+        assert any("no-such-binding" in str(n.message) for n in app._notifications)
+
+
+async def test_header_shows_run_state_and_data(config: RunConfig) -> None:
+    app = SynapseApp(config)
+    async with app.run_test(size=(120, 40)) as pilot:
+        header = app.query_one(RunHeader)
+        assert header.data_label == config.data.path
+        app.pane("training").post_message(RunStateChanged("training", "step 3"))
+        await pilot.pause()
+        assert header.state == "training" and header.has_class("-busy")
+        assert "run: training · step 3" in str(app.query_one("#header-state").render())
+
+
+async def test_open_sample_routes_to_dataset(config: RunConfig) -> None:
+    app = SynapseApp(config, initial_tab="graph")
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.pause()
+        app.pane("graph").post_message(OpenSample(2))
+        await pilot.pause()
+        assert _active(app) == "dataset"
+
+
+async def test_missing_pane_says_so_and_app_still_runs(config: RunConfig, monkeypatch) -> None:
+    panes = list(app_module.PANES)
+    panes[1] = ("graph", "Graph", "synapse_tui.panes.not_written_yet", "GraphPane")
+    monkeypatch.setattr(app_module, "PANES", tuple(panes))
+    app = SynapseApp(config)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.press("2")
+        await pilot.pause()
+        stand_in = app.query_one("#graph-pane", PaneUnavailable)
+        assert "this pane is not available: ModuleNotFoundError" in str(stand_in.render())
+
+
+async def test_help_lists_binding_ids(config: RunConfig) -> None:
+    app = SynapseApp(config, initial_tab="training")
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.pause()
+        await pilot.press("question_mark")
+        await pilot.pause()
+        assert isinstance(app.screen, HelpScreen)
+        ids = {row[2] for row in app.screen.rows}
+        assert {"show-help", "quit", "start-training"} <= ids
+        await pilot.press("escape")
+        assert not isinstance(app.screen, HelpScreen)
+
+
+async def test_signal_without_run_exits(config: RunConfig) -> None:
+    app = SynapseApp(config)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.pause()
+        app.handle_stop_signal(int(signal.SIGTERM))
+        await pilot.pause()
+    assert app.return_code == 128 + int(signal.SIGTERM)
+
+
+async def test_write_config_from_palette_command(config: RunConfig, tmp_path: Path,
+                                                 monkeypatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    app = SynapseApp(config)
+    async with app.run_test(size=(120, 40)) as pilot:
+        app.action_write_config()
+        await pilot.pause()
+    written = load_config(tmp_path / "run.toml")
+    assert written.data.path == config.data.path
+
+
+def test_cli_write_config_and_errors(tmp_path: Path, capsys) -> None:
+    target = tmp_path / "run.toml"
+    assert main(["--write-config", str(target)]) == 0
+    assert load_config(target) == RunConfig()
+    assert main(["--write-config", str(target)]) == 1  # never overwrites
+    assert "exists" in capsys.readouterr().err
+
+    bad = tmp_path / "bad.toml"
+    bad.write_text("[training]\nlearning_rate = -1\n", encoding="utf-8")
+    assert main(["--config", str(bad)]) == 2
+    err = capsys.readouterr().err
+    assert f"{bad}: training.learning_rate:" in err and "out of range" in err
+
+    assert main(["--theme", "no-such-theme", "--config", str(target)]) == 2
+    assert "synapse-light" in capsys.readouterr().err
+
+    with pytest.raises(SystemExit) as exit_info:
+        main(["--version"])
+    assert exit_info.value.code == 0
+    assert "synapse-tui" in capsys.readouterr().out
