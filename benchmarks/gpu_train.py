@@ -207,7 +207,7 @@ def run_bare_unsloth(a: argparse.Namespace) -> dict:
     t0 = time.time()
     model, _ = FastVisionModel.from_pretrained(a.model_dir, load_in_4bit=True,
                                                use_gradient_checkpointing="unsloth",
-                                               max_seq_length=a.seq, local_files_only=True)
+                                               max_seq_length=a.seq)
     model = FastVisionModel.get_peft_model(model, finetune_vision_layers=False,
                                            finetune_language_layers=True,
                                            finetune_attention_modules=True,

@@ -163,8 +163,9 @@ class Engine:
         prepared = prepare_dataset(self.config)
         counts = getattr(prepared, "counts", {})
         counts = counts() if callable(counts) else counts
+        detail = ", ".join(f"{k} {v}" for k, v in counts.items() if v)
         self.log(f"data: {len(prepared.rows)} rows for {self.config.training.objective} "
-                 f"from {prepared.data_path} {counts or ''}".rstrip())
+                 f"from {prepared.data_path}" + (f" ({detail})" if detail else ""))
         return list(prepared.rows)
 
     def _extra_metrics(self) -> dict[str, Any]:

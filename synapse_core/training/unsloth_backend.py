@@ -41,7 +41,7 @@ def load_unsloth(cfg: RunConfig) -> LoadedModel:
         notes.append("4-bit off: bitsandbytes not installed")
     fast = FastVisionModel if is_vision else FastLanguageModel
     kwargs: dict[str, Any] = dict(max_seq_length=cfg.model.max_seq_length, dtype=dtype,
-                                  load_in_4bit=four_bit, local_files_only=True)
+                                  load_in_4bit=four_bit)
     if is_vision:
         kwargs["use_gradient_checkpointing"] = "unsloth"
     if cfg.model.attn_implementation not in ("auto", "flash_attention_2"):

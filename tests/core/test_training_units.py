@@ -124,3 +124,23 @@ def test_cli_train_missing_resume_dir(tmp_path):
     res = subprocess.run([sys.executable, "-m", "synapse_core.cli", "train", "--resume",
                           str(tmp_path / "nope")], capture_output=True, text=True, timeout=60)
     assert res.returncode == 2 and "no such run directory" in res.stderr
+
+
+def test_failures_are_classified_with_hints(tmp_path):
+    """The mapping from exceptions to TrainingFailed kinds (CUDA OOM cannot happen on a CPU)."""
+    import torch
+
+    from synapse_core.config import ConfigError, RunConfig
+    from synapse_core.training.backends import ModelNotFound
+    from synapse_core.training.callbacks import LossNotFinite
+    from synapse_core.training.engine import Engine
+
+    engine = Engine(RunConfig(), run_dir=tmp_path)
+    oom = engine._failure(torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 2 GiB"))
+    assert oom.kind == "oom" and "max_seq_length" in oom.hint and "batch_size" in oom.hint
+    assert engine._failure(LossNotFinite(4, float("nan"))).kind == "nan"
+    assert engine._failure(ModelNotFound("model.name_or_path: x")).kind == "model"
+    cfg = engine._failure(ConfigError("training.learning_rate", "out of range"))
+    assert cfg.kind == "config" and "training.learning_rate" in cfg.message
+    other = engine._failure(RuntimeError("boom"))
+    assert other.kind == "error" and "RuntimeError: boom" in other.message and other.traceback
