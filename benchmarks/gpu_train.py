@@ -8,6 +8,7 @@ not share a process). The model is a random-init Pixtral-12B of the exact archit
     python benchmarks/gpu_train.py                     # full size, needs CUDA (+ unsloth)
     python benchmarks/gpu_train.py --quick             # tiny Pixtral on the CPU (smoke test)
     python benchmarks/gpu_train.py --stacks engine --workloads full --objective kto
+    (on the GPU machine, after `. .gpusite/use-site.sh`: add --tokenizer-dir .gpusite/pixtok)
 
 Stacks: (a) ``engine``: synapse_core.training.Engine as the app runs it (worker thread,
 events, telemetry), SFT/KTO through TRL, Unsloth backend; (b) ``bare_unsloth``: a hand
@@ -32,6 +33,8 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+if str(ROOT) not in sys.path:  # run as a script from a checkout (the GPU machine has no install)
+    sys.path.insert(0, str(ROOT))
 GIB = float(1 << 30)
 
 
@@ -138,22 +141,54 @@ def run_engine(a: argparse.Namespace) -> dict:
     if a.objective == "kto":
         rows = kto_from_sft(rows)
     sink = ListSink()
-    run_dir = Path(a.out_dir) / f"run-{a.objective}-{a.workload}"
-    engine = Engine(cfg, sink, run_dir=run_dir, rows=rows, telemetry_interval_s=0.5)
-    worker = threading.Thread(target=engine.run, name="engine-worker")
-    worker.start()
-    worker.join()
-    result = engine.result
+    run_dir = Path(a.out_dir) / f"run-{a.objective}-{a.workload}-{a.stack}"
+    if run_dir.exists():
+        import shutil
+
+        shutil.rmtree(run_dir)
+    if a.stack == "engine_resume":
+        # stop half-way (as SIGTERM would), then resume in a fresh engine, as the app does
+        from synapse_core.events import CallbackSink
+        from synapse_core.training.control import RunControl
+
+        control = RunControl()
+
+        def stop_half_way(e):
+            if isinstance(e, StepLogged) and e.step == a.steps // 2:
+                control.stop("signal")
+
+        _in_worker(Engine(cfg, CallbackSink(stop_half_way), control, run_dir=run_dir,
+                          rows=rows, telemetry_interval_s=0.5))
+        engine = Engine(None, sink, resume_from=run_dir, rows=rows, telemetry_interval_s=0.5)
+    else:
+        engine = Engine(cfg, sink, run_dir=run_dir, rows=rows, telemetry_interval_s=0.5)
+    result = _in_worker(engine)
     if not isinstance(result, TrainingFinished):
         raise RuntimeError(f"engine failed: {getattr(result, 'message', result)}\n"
                            f"{getattr(result, 'traceback', '')}")
+    if a.stack == "engine_resume":
+        from synapse_core.training.rundir import load_metrics
+
+        rows_ = load_metrics(run_dir)
+        return dict(tok_s=None, peak_gib=_peak(), steps=len(rows_),
+                    losses=[r["loss"] for r in rows_],
+                    learning_rates=[r["learning_rate"] for r in rows_], run_dir=str(run_dir))
     steps = sink.of(StepLogged)
     tps = [s.tokens_per_s for s in steps[a.warmup:] if s.tokens_per_s]
     loaded = sink.of(ModelLoaded)[0]
     return dict(tok_s=statistics.median(tps) if tps else None, peak_gib=_peak(),
                 steps=len(steps), backend=loaded.backend, attn=loaded.attn_implementation,
-                load_s=loaded.seconds, losses=[s.loss for s in steps], run_dir=str(run_dir),
-                nvml_in_metrics=_nvml_in_metrics(run_dir))
+                load_s=loaded.seconds, losses=[s.loss for s in steps],
+                learning_rates=[s.learning_rate for s in steps], run_dir=str(run_dir),
+                nvml_in_metrics=_nvml_in_metrics(run_dir), notes=list(loaded.notes))
+
+
+def _in_worker(engine):
+    """Run ``engine`` in a worker thread, as the app does, and wait for it."""
+    worker = threading.Thread(target=engine.run, name="engine-worker")
+    worker.start()
+    worker.join()
+    return engine.result
 
 
 def _nvml_in_metrics(run_dir: Path) -> bool:
@@ -242,7 +277,8 @@ def run_hf_peft(a: argparse.Namespace) -> dict:
     return dict(res, load_s=load_s)
 
 
-STACKS = {"engine": run_engine, "bare_unsloth": run_bare_unsloth, "hf_peft": run_hf_peft}
+STACKS = {"engine": run_engine, "engine_resume": run_engine, "bare_unsloth": run_bare_unsloth,
+          "hf_peft": run_hf_peft}
 
 
 # -- driver -----------------------------------------------------------------------------------
@@ -281,7 +317,8 @@ def spawn(a: argparse.Namespace, stack: str, workload: str) -> dict:
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--quick", action="store_true", help="tiny Pixtral on the CPU")
-    p.add_argument("--stacks", default="engine,bare_unsloth,hf_peft")
+    p.add_argument("--stacks", default="engine,engine_resume,bare_unsloth,hf_peft",
+                   help="engine_resume: stop half-way, resume, compare the curve with engine")
     p.add_argument("--workloads", default="full,varlen")
     p.add_argument("--objective", default="sft", choices=("sft", "kto"))
     p.add_argument("--seq", type=int, default=None, help="tokens per row (4096; quick 128)")
@@ -331,6 +368,15 @@ def _fig(results: dict, key: str, field: str):
     return r.get(field) if r.get("ok") else None
 
 
+def _curve_diff(results: dict, field: str):
+    """Largest per-step difference between the resumed and the uninterrupted engine run."""
+    full = _fig(results, "engine/full", field)
+    resumed = _fig(results, "engine_resume/full", field)
+    if not full or not resumed or len(full) != len(resumed):
+        return None
+    return max(abs(x - y) for x, y in zip(full, resumed))
+
+
 def print_table(a: argparse.Namespace, results: dict) -> None:
     print(f"\n{'stack/workload':24s} {'tokens/s':>10s} {'peak GiB':>9s} {'load s':>7s}  note")
     for key, r in results.items():
@@ -360,11 +406,14 @@ def print_table(a: argparse.Namespace, results: dict) -> None:
         "varlen_tok_s": varlen, "ratio_engine_bare": ratio(eng, bare),
         "ratio_engine_hf": ratio(eng, hf), "ratio_varlen_full": ratio(varlen, eng),
         "nvml_in_metrics": _fig(results, "engine/full", "nvml_in_metrics"),
+        "resume_max_loss_diff": _curve_diff(results, "losses"),
+        "resume_max_lr_diff": _curve_diff(results, "learning_rates"),
         "stacks": {k: {f: v for f, v in r.items() if f != "traceback"} for k, r in results.items()},
     }
     print(f"\na/b (engine / bare Unsloth) {summary['ratio_engine_bare']}   "
           f"a/c (engine / HF+PEFT) {summary['ratio_engine_hf']}   "
-          f"varlen/full {summary['ratio_varlen_full']}")
+          f"varlen/full {summary['ratio_varlen_full']}   "
+          f"resumed curve max |dloss| {summary['resume_max_loss_diff']}")
     print(json.dumps({k: v for k, v in summary.items() if k != "stacks"}))
     out = Path(a.json)
     out.parent.mkdir(parents=True, exist_ok=True)

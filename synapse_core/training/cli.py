@@ -54,7 +54,7 @@ class ProgressPrinter:
         if kind == "StepLogged":
             if self.first_step is None:
                 self.first_step, self.started = event.step - 1, time.time()
-            done = event.step - self.first_step
+            done = max(event.step - self.first_step, 1)
             per = (time.time() - self.started) / max(done, 1)
             eta = _fmt_eta(per * (event.total_steps - event.step))
             tps = f"{event.tokens_per_s:,.0f} tok/s" if event.tokens_per_s else "- tok/s"
@@ -71,6 +71,7 @@ class ProgressPrinter:
                         f"{event.trainable_params:,} trainable; +{event.added_tokens} tokens; "
                         f"{event.experts}")
         elif kind == "RunStarted":
+            self.first_step, self.started = event.resumed_from_step, time.time()
             how = (f"resuming at step {event.resumed_from_step}" if event.resumed_from_step
                    else "starting")
             self._print(f"{how}: {event.objective}, {event.train_rows} rows, "
