@@ -94,12 +94,14 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--rows", type=int, default=100_000)
     ap.add_argument("--quick", action="store_true", help="20k rows (under a minute)")
     ap.add_argument("--keep", type=Path, help="write the generated file here and keep it")
+    ap.add_argument("--workers", type=int, default=None,
+                    help="scoring processes (default: as the app, one per CPU for large files; "
+                         "1 = single process)")
     args = ap.parse_args(argv)
     rows = 20_000 if args.quick else args.rows
 
     from synapse_core.config import RunConfig
-    from synapse_core.data.load import iter_rows
-    from synapse_core.data.records import BadLine
+    from synapse_core.data.load import iter_batches
     from synapse_core.data.table import RowTable
 
     with tempfile.TemporaryDirectory() as tmp:
@@ -124,11 +126,9 @@ def main(argv: list[str] | None = None) -> int:
         table = RowTable()
         bad = 0
         t0 = time.perf_counter()
-        for item in iter_rows(path, config):
-            if isinstance(item, BadLine):
-                bad += 1
-            else:
-                table.add(item)
+        for batch in iter_batches(path, config, workers=args.workers):
+            bad += len(batch.bad)
+            table.extend(batch.records)
         t_load = time.perf_counter() - t0
         table.seal()
         peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024

@@ -48,7 +48,7 @@ def _run(args: argparse.Namespace) -> int:
               "flagged": 0}
 
     def rows() -> Iterator[dict[str, Any]]:
-        for item in iter_rows(args.data, config):
+        for item in iter_rows(args.data, config, with_reasons=True):
             counts["rows"] += 1
             if isinstance(item, BadLine):
                 counts["invalid"] += 1

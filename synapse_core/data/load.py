@@ -17,10 +17,15 @@ from typing import Any, Iterator
 
 from synapse_core.data.banned import BannedMatcher, matcher_from_config
 from synapse_core.data.events import DatasetLoaded, DatasetLoadFailed, DatasetLoadProgressed
+from synapse_core.data.parallel import default_workers, iter_parallel
 from synapse_core.data.records import BadLine, Record
 from synapse_core.data.rows import RowError, build_record
 from synapse_core.events import EventSink
 from synapse_core.paths import demo_dataset_path
+
+
+PARALLEL_MIN_ROWS = 16_384
+"""Files with fewer (estimated) rows are scored in this process: starting workers costs more."""
 
 
 class DataError(OSError):
@@ -70,11 +75,15 @@ def _is_dataset_dir(p: Path) -> bool:
 
 
 def iter_rows(path: str | Path, config: Any, *, stop: threading.Event | None = None,
-              progress: Any = None) -> Iterator[Record | BadLine]:
+              progress: Any = None, workers: int | None = None,
+              with_reasons: bool = False) -> Iterator[Record | BadLine]:
     """Every row of ``path`` (JSONL file or saved ``datasets`` folder), in order.
 
     ``stop`` ends the stream early; ``progress(bytes_read, total_bytes)`` is called every
-    few thousand lines (rows instead of bytes for a ``datasets`` folder).
+    few thousand lines (rows instead of bytes for a ``datasets`` folder). A JSONL file of
+    ``PARALLEL_MIN_ROWS`` rows or more is scored by ``workers`` processes (default: one per
+    CPU; 1 means in this process), with the same results in the same order; their records
+    build ``messages``/``raw`` (and ``reasons`` unless ``with_reasons``) when first read.
     """
     p = Path(path)
     if _is_dataset_dir(p):
@@ -89,47 +98,76 @@ def iter_rows(path: str | Path, config: Any, *, stop: threading.Event | None = N
     if total == 0:
         raise DataError(f"{p}: the file is empty (no rows)")
     limit = config.data.max_line_bytes
-    matcher = matcher_from_config(config)
     spath = str(path)
     any_row = False
+    if workers is None:
+        workers = default_workers() if _estimated_rows(p, total) >= PARALLEL_MIN_ROWS else 1
     with open(p, "rb") as fh:
-        offset = 0
-        line = 0
-        readline = fh.readline
-        while True:
-            data = readline(limit + 1)
-            if not data:
-                break
-            line += 1
-            start = offset
-            offset += len(data)
-            if len(data) > limit and not data.endswith(b"\n") or len(data.rstrip(b"\r\n")) > limit:
-                size = len(data)
-                while not data.endswith(b"\n"):  # drain the rest of the long line in chunks
-                    data = readline(1 << 20)
-                    if not data:
-                        break
-                    size += len(data)
-                    offset += len(data)
-                any_row = True
-                yield BadLine(spath, line, f"line is {size} bytes, over data.max_line_bytes="
-                                           f"{limit}")
-                continue
-            if line == 1 and data.startswith(b"\xef\xbb\xbf"):
-                data = data[3:]  # a UTF-8 byte-order mark some editors write
-            item = parse_line(data, line, spath, config, matcher, start)
+        if workers > 1:
+            items: Iterator[tuple[int, Record | BadLine | None]] = iter_parallel(
+                _read_lines(fh, limit), spath, config, workers, stop, with_reasons)
+        else:
+            items = _iter_serial(_read_lines(fh, limit), spath, config)
+        for n, (offset, item) in enumerate(items, 1):
             if item is not None:
                 any_row = True
                 yield item
-            if line % 2048 == 0:
+            if n % 2048 == 0:
                 if progress is not None:
                     progress(offset, total)
                 if stop is not None and stop.is_set():
                     return
         if progress is not None:
-            progress(offset, total)
+            progress(total, total)
     if not any_row:
         raise DataError(f"{p}: the file has no rows (only blank lines)")
+
+
+def _estimated_rows(p: Path, total: int) -> int:
+    """Rows in the file, estimated from its first MiB (to choose between one process and
+    several: starting workers costs more than scoring a small file)."""
+    with open(p, "rb") as fh:
+        head = fh.read(1 << 20)
+    return total * (head.count(b"\n") + 1) // max(1, len(head))
+
+
+def _read_lines(fh: Any, limit: int) -> Iterator[tuple[int, int, int, bytes | None, str]]:
+    """``(line, start, end, bytes, "")`` per line, or ``(line, start, end, None, reason)`` for
+    a line over ``limit`` bytes (its rest is skipped in 1 MiB chunks)."""
+    offset = 0
+    line = 0
+    readline = fh.readline
+    while True:
+        data = readline(limit + 1)
+        if not data:
+            return
+        line += 1
+        start = offset
+        offset += len(data)
+        if len(data) > limit and not data.endswith(b"\n") or len(data.rstrip(b"\r\n")) > limit:
+            size = len(data)
+            while not data.endswith(b"\n"):  # drain the rest of the long line in chunks
+                data = readline(1 << 20)
+                if not data:
+                    break
+                size += len(data)
+                offset += len(data)
+            yield line, start, offset, None, (f"line is {size} bytes, over "
+                                              f"data.max_line_bytes={limit}")
+            continue
+        if line == 1 and data.startswith(b"\xef\xbb\xbf"):
+            data = data[3:]  # a UTF-8 byte-order mark some editors write
+        yield line, start, offset, data, ""
+
+
+def _iter_serial(lines: Iterator[tuple[int, int, int, bytes | None, str]], path: str,
+                 config: Any) -> Iterator[tuple[int, Record | BadLine | None]]:
+    matcher = matcher_from_config(config)
+    for line, start, end, data, reason in lines:
+        if data is None:
+            yield end, BadLine(path, line, reason)
+        else:
+            yield end, parse_line(data, line, path, config, matcher, start)
 
 
 def _load_dataset(p: Path) -> Any:
@@ -199,11 +237,11 @@ class LoadBatch:
 
 
 def iter_batches(path: str | Path, config: Any, *, batch_size: int = 2000,
-                 stop: threading.Event | None = None,
-                 sink: EventSink | None = None) -> Iterator[LoadBatch]:
+                 stop: threading.Event | None = None, sink: EventSink | None = None,
+                 workers: int | None = None) -> Iterator[LoadBatch]:
     """``iter_rows`` grouped into batches of about ``batch_size`` rows, with progress; the last
     batch has ``done=True``. ``sink`` gets ``DatasetLoadProgressed`` per batch and
-    ``DatasetLoaded`` (or ``DatasetLoadFailed``) at the end."""
+    ``DatasetLoaded`` (or ``DatasetLoadFailed``) at the end. ``workers`` as for ``iter_rows``."""
     pos = [0, 0]
     counts = {"rows": 0, "bad": 0, "desirable": 0, "flagged": 0}
 
@@ -221,7 +259,7 @@ def iter_batches(path: str | Path, config: Any, *, batch_size: int = 2000,
 
     batch = LoadBatch()
     try:
-        for item in iter_rows(path, config, stop=stop, progress=progress):
+        for item in iter_rows(path, config, stop=stop, progress=progress, workers=workers):
             if isinstance(item, BadLine):
                 batch.bad.append(item)
             else:

@@ -9,7 +9,7 @@ store (``synapse_core.data.table``) and re-reads a row's detail from its byte of
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Callable, Sequence
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,53 +80,118 @@ class BannedMatch:
     message: int
 
 
-@dataclass(slots=True)
 class Record:
     """One valid dataset row, parsed, scored and labelled.
 
     ``line`` (1-based line in the source file, or 1-based row index of a saved ``datasets``
     folder) is the row id everywhere: decisions, the graph's sample links, the CLI output.
+
+    A record read by the parallel loader carries its summary (scores, label, banned words,
+    reasoning problems, triplets) and builds ``messages``, ``reasons`` and ``raw`` from its line
+    only when one of them is first read (``detail`` is the callable that does it, returning the
+    full Record the single-process path would have built).
     """
 
-    line: int
-    shape: str
-    messages: list[Message]
-    conversation_quality: float
-    bias_detection: float
-    reasoning_quality: float
-    metrics_source: str
-    reasons: dict[str, list[str]]
-    score: float
-    label: str
-    banned: list[BannedMatch]
-    reasoning_problems: list[str]
-    raw: dict[str, Any]
-    content_hash: str = ""
-    """Short hash of the row's JSON text; decisions are keyed by line *and* this."""
-    offset: int = -1
-    """Byte offset of the line in a JSONL file (-1 for a ``datasets`` folder)."""
-    given_label: bool | None = None
-    """A ``label`` carried by a prompt/completion row, if any (kept for reference)."""
+    __slots__ = ("line", "shape", "conversation_quality", "bias_detection", "reasoning_quality",
+                 "metrics_source", "score", "label", "banned", "reasoning_problems",
+                 "content_hash", "offset", "given_label", "_messages", "_reasons", "_raw",
+                 "_turns", "_triplets", "_malformed", "_detail")
+
+    def __init__(self, line: int, shape: str, messages: list[Message] | None = None,
+                 conversation_quality: float = 0.0, bias_detection: float = 0.0,
+                 reasoning_quality: float = 0.0, metrics_source: str = "computed",
+                 reasons: dict[str, list[str]] | None = None, score: float = 0.0,
+                 label: str = "undesirable", banned: list[BannedMatch] | None = None,
+                 reasoning_problems: list[str] | None = None, raw: dict[str, Any] | None = None,
+                 content_hash: str = "", offset: int = -1, given_label: bool | None = None, *,
+                 turns: int | None = None,
+                 triplets: Sequence[tuple[str, str, str]] | None = None,
+                 malformed_triplets: Sequence[str] | None = None,
+                 detail: Callable[[], Record] | None = None) -> None:
+        self.line = line
+        self.shape = shape
+        self.conversation_quality = conversation_quality
+        self.bias_detection = bias_detection
+        self.reasoning_quality = reasoning_quality
+        self.metrics_source = metrics_source
+        self.score = score
+        self.label = label
+        self.banned = [] if banned is None else banned
+        self.reasoning_problems = [] if reasoning_problems is None else reasoning_problems
+        self.content_hash = content_hash
+        """Short hash of the row's JSON text; decisions are keyed by line *and* this."""
+        self.offset = offset
+        """Byte offset of the line in a JSONL file (-1 for a ``datasets`` folder)."""
+        self.given_label = given_label
+        """A ``label`` carried by a prompt/completion row, if any (kept for reference)."""
+        self._messages = messages
+        self._reasons = reasons
+        self._raw = raw
+        self._turns = turns
+        self._triplets = triplets
+        self._malformed = malformed_triplets
+        self._detail = detail if messages is None else None
+
+    def _fill(self) -> None:
+        full = self._detail() if self._detail is not None else None
+        self._detail = None
+        if full is None:
+            self._messages = self._messages or []
+            self._reasons = self._reasons or {}
+            self._raw = self._raw or {}
+            return
+        self._messages, self._reasons, self._raw = full.messages, full.reasons, full.raw
+
+    @property
+    def messages(self) -> list[Message]:
+        """The conversation (built from the line on first use for a lazily loaded row)."""
+        if self._messages is None:
+            self._fill()
+        return self._messages  # type: ignore[return-value]
+
+    @property
+    def reasons(self) -> dict[str, list[str]]:
+        """Why each computed metric has its value (``{metric: [reason, ...]}``)."""
+        if self._reasons is None:
+            self._fill()
+        return self._reasons  # type: ignore[return-value]
+
+    @property
+    def raw(self) -> dict[str, Any]:
+        """The decoded JSON object of the row."""
+        if self._raw is None:
+            self._fill()
+        return self._raw  # type: ignore[return-value]
 
     @property
     def triplets(self) -> list[Triplet]:
         """All triplets of all assistant messages, in order."""
+        if self._triplets is not None:  # (subj, pred, obj) tuples from the summary
+            return [Triplet(*t) for t in self._triplets]
         return [t for m in self.messages if m.reasoning for t in m.reasoning.triplets]
 
     @property
     def malformed_triplets(self) -> list[str]:
         """Descriptions of every malformed ``<tri>`` of all assistant messages."""
+        if self._malformed is not None:
+            return list(self._malformed)
         return [t for m in self.messages if m.reasoning for t in m.reasoning.malformed_triplets]
 
     @property
     def turns(self) -> int:
         """Number of user and assistant messages (system prompts are not turns)."""
+        if self._turns is not None:
+            return self._turns
         return sum(1 for m in self.messages if m.role != "system")
 
     @property
     def desirable(self) -> bool:
         """True when the automatic label is desirable."""
         return self.label == "desirable"
+
+    def __repr__(self) -> str:
+        return (f"Record(line={self.line}, shape={self.shape!r}, score={self.score!r}, "
+                f"label={self.label!r}, metrics_source={self.metrics_source!r})")
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,0 +1,150 @@
+"""The fast paths give exactly what the reference paths give.
+
+* the parallel loader (worker processes, compact summaries, lazily rebuilt detail) against the
+  single-process loader, on the bundled demo data and on the benchmark's generated rows (plus
+  bad, blank, over-long and BOM lines): every field ``synapse score`` writes, the bad lines,
+  the order, the lazily rebuilt conversation, and the table's summary;
+* the one-pass reader of canonical reasoning blocks against the tolerant parser, on every
+  block of those rows.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import threading
+from pathlib import Path
+
+import pytest
+
+from synapse_core.config import RunConfig
+from synapse_core.data.cli import scored_row
+from synapse_core.data.load import iter_rows
+from synapse_core.data.reasoning import (_CANONICAL_RE, parse_reasoning,
+                                         parse_reasoning_tolerant, split_inline_reasoning)
+from synapse_core.data.records import BadLine, Record
+from synapse_core.data.table import RowTable
+from synapse_core.paths import demo_dataset_path
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _bench_module():
+    spec = importlib.util.spec_from_file_location("data_bench", ROOT / "benchmarks" / "data_bench.py")
+    mod = importlib.util.module_from_spec(spec)
+    assert spec.loader is not None
+    spec.loader.exec_module(mod)
+    return mod
+
+
+@pytest.fixture(scope="module")
+def bench_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """3,000 benchmark rows (with its broken lines), then blank, over-long, non-UTF-8 and
+    wrong-shape lines, behind a byte-order mark."""
+    path = tmp_path_factory.mktemp("fast") / "bench.jsonl"
+    _bench_module().generate(path, 3000)
+    body = path.read_bytes()
+    extra = (b"\n   \n" + b'{"text": "' + b"x" * 4000 + b'"}\n' + b'{"text": "caf\xe9"}\n'
+             + b'{"foo": 1}\n' + b'{"messages": []}\n' + b'[1, 2]\n')
+    path.write_bytes(b"\xef\xbb\xbf" + body + extra)
+    return path
+
+
+def _config() -> RunConfig:
+    cfg = RunConfig()
+    cfg.data.max_line_bytes = 3000  # the 4,000-byte line is over it
+    return cfg
+
+
+def _out(item: Record | BadLine) -> str:
+    if isinstance(item, BadLine):
+        return "BAD " + str(item)
+    return json.dumps(scored_row(item), ensure_ascii=False, sort_keys=True)
+
+
+def _assert_same(path: Path, config: RunConfig) -> list[Record | BadLine]:
+    ref = list(iter_rows(path, config, workers=1))
+    fast = list(iter_rows(path, config, workers=2))
+    assert [_out(x) for x in fast] == [_out(x) for x in ref]
+    refs = [r for r in ref if isinstance(r, Record)]
+    fasts = [r for r in fast if isinstance(r, Record)]
+    assert [(r.offset, r.content_hash, r.given_label, r.malformed_triplets) for r in fasts] == \
+        [(r.offset, r.content_hash, r.given_label, r.malformed_triplets) for r in refs]
+    # the detail rebuilt on demand is the reference's
+    for a, b in zip(fasts[::97], refs[::97]):
+        assert a.raw == b.raw and a.reasons == b.reasons
+        assert [(m.role, m.content, m.reasoning) for m in a.messages] == \
+            [(m.role, m.content, m.reasoning) for m in b.messages]
+    t_ref, t_fast = RowTable(), RowTable()
+    t_ref.extend(refs)
+    t_fast.extend(fasts)
+    for col in ("line", "offset", "shape", "turns", "cq", "bias", "rq", "score", "label",
+                "banned", "problems", "given", "hash"):
+        assert t_fast.col(col).tolist() == t_ref.col(col).tolist(), col
+    return ref
+
+
+def test_parallel_matches_single_process_on_benchmark_rows(bench_file: Path) -> None:
+    ref = _assert_same(bench_file, _config())
+    bad = [x for x in ref if isinstance(x, BadLine)]
+    reasons = {b.reason.split(":")[0] for b in bad}
+    assert {"invalid JSON", "not UTF-8", "no conversations, messages, prompt+completion or text "
+            "field", "messages"} <= reasons
+    assert any(b.reason.startswith("line is ") for b in bad)
+    assert sum(isinstance(x, Record) for x in ref) > 2000
+    assert any(r.reasoning_problems for r in ref if isinstance(r, Record))
+    assert any(r.banned for r in ref if isinstance(r, Record))
+
+
+def test_parallel_matches_single_process_on_demo_data() -> None:
+    ref = _assert_same(demo_dataset_path(), RunConfig())
+    assert sum(isinstance(x, Record) for x in ref) >= 100
+
+
+def test_parallel_with_reasons_and_stop(bench_file: Path) -> None:
+    config = _config()
+    fast = list(iter_rows(bench_file, config, workers=2, with_reasons=True))
+    ref = list(iter_rows(bench_file, config, workers=1))
+    assert [_out(x) for x in fast] == [_out(x) for x in ref]
+    stop = threading.Event()
+    seen = []
+    for item in iter_rows(bench_file, config, workers=2, stop=stop):
+        seen.append(item)
+        if len(seen) == 10:
+            stop.set()
+    assert 10 <= len(seen) < len(ref)
+    assert [_out(x) for x in seen] == [_out(x) for x in ref[:len(seen)]]
+
+
+def _blocks(path: Path) -> list[str]:
+    out = []
+    for raw in path.read_bytes().splitlines():
+        try:
+            obj = json.loads(raw)
+        except ValueError:
+            continue
+        if not isinstance(obj, dict):
+            continue
+        for m in obj.get("conversations", []) + obj.get("messages", []):
+            if not isinstance(m, dict):
+                continue
+            if isinstance(m.get("reasoning"), str):
+                out.append(m["reasoning"])
+            content = m.get("value", m.get("content"))
+            block = split_inline_reasoning(content)[0] if isinstance(content, str) else None
+            if block:
+                out.append(block)
+    return out
+
+
+def test_one_pass_reasoning_matches_tolerant_parser(bench_file: Path) -> None:
+    blocks = _blocks(bench_file) + _blocks(demo_dataset_path())
+    canonical = 0
+    for b in blocks:
+        body = b.strip()
+        if not body.startswith("<reasoning"):
+            body = f"<reasoning>{body}</reasoning>"
+        if _CANONICAL_RE.fullmatch(body):
+            canonical += 1
+            assert parse_reasoning(b) == parse_reasoning_tolerant(b)
+    assert canonical > 1000
