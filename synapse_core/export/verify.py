@@ -192,16 +192,44 @@ def compare_logits(gguf_path: Path, hf_dir: Path, threshold: float,
     return LogitCheck(len(ids), top1, r, threshold, top1 >= threshold and r >= 0.99)
 
 
-def check_mmproj(mmproj: Path, text_gguf: Path) -> dict[str, Any]:
-    """Load the mmproj with llama.cpp's multimodal loader (mtmd) and encode one test image."""
+def _hf_image_features(hf_dir: Path, img: Any, dtype: str = "float32") -> tuple[Any, Any]:
+    """(projected patch features [n, d], [IMG_BREAK] embedding row) of the HF model."""
+    import numpy as np
+    import torch  # heavy: the HF reference forward pass
+    import transformers as tf
+
+    from synapse_core.export.mmproj import _image_break_id, _norm_stats
+
+    mean, std = (np.array(v) for v in _norm_stats(hf_dir))
+    x = ((img / 255.0 - mean) / std).transpose(2, 0, 1)[None]
+    model = tf.LlavaForConditionalGeneration.from_pretrained(
+        str(hf_dir), dtype=getattr(torch, dtype)).eval()
+    side = img.shape[0]
+    with torch.no_grad():
+        out = model.model.get_image_features(pixel_values=torch.tensor(x).to(model.dtype),
+                                             image_sizes=torch.tensor([[side, side]]))
+        feats = getattr(out, "pooler_output", out)
+        feats = feats[0] if isinstance(feats, (list, tuple)) else feats
+        brk = model.get_input_embeddings().weight[_image_break_id(Path(hf_dir))].float().numpy()
+    return feats.reshape(-1, brk.shape[0]).float().numpy(), brk
+
+
+def check_mmproj(mmproj: Path, text_gguf: Path, hf_dir: Path | None = None,
+                 dtype: str = "float32") -> dict[str, Any]:
+    """Load the mmproj with llama.cpp's multimodal loader (mtmd) and encode a test image; with
+    ``hf_dir``, compare the image embeddings with the HF vision tower + projector (Pearson r)
+    and check the [IMG_BREAK] rows llama.cpp inserts equal that token's embedding."""
     import ctypes
 
     import numpy as np
 
     from llama_cpp import mtmd_cpp as mtmd  # heavy: loads libmtmd
 
+    side, patch = 64, 16
+    img = np.random.default_rng(0).integers(0, 256, (side, side, 3), dtype=np.uint8)
     llm = load_llama(text_gguf)
     ctx = None
+    emb = None
     try:
         params = mtmd.mtmd_context_params_default()
         params.use_gpu = False
@@ -210,37 +238,47 @@ def check_mmproj(mmproj: Path, text_gguf: Path) -> dict[str, Any]:
         ctx = mtmd.mtmd_init_from_file(str(mmproj).encode(), llm.model, params)
         if not ctx:
             raise RuntimeError(f"{mmproj}: llama.cpp's multimodal loader rejected the file")
-        side = 64
-        grid = np.linspace(0, 255, side * side * 3, dtype=np.float64).astype(np.uint8)
-        data = (ctypes.c_uint8 * grid.size).from_buffer_copy(grid.tobytes())
+        data = (ctypes.c_uint8 * img.size).from_buffer_copy(img.tobytes())
         bitmap = mtmd.mtmd_bitmap_init(side, side, data)
         chunks = mtmd.mtmd_input_chunks_init()
         text = mtmd.mtmd_input_text()
-        marker = mtmd.mtmd_default_marker()
-        prompt = marker + b" describe"
+        prompt = mtmd.mtmd_default_marker() + b" describe"
         text.text, text.text_len, text.add_special, text.parse_special = prompt, len(prompt), True, True
         bitmaps = (mtmd.mtmd_bitmap_p_ctypes * 1)(bitmap)
         rc = mtmd.mtmd_tokenize(ctx, chunks, ctypes.byref(text), bitmaps, 1)
         if rc != 0:
             raise RuntimeError(f"{mmproj}: mtmd_tokenize returned {rc}")
-        n_img_tokens, finite = 0, False
         for i in range(mtmd.mtmd_input_chunks_size(chunks)):
             chunk = mtmd.mtmd_input_chunks_get(chunks, i)
             if mtmd.mtmd_input_chunk_get_type(chunk) != 1:  # MTMD_INPUT_CHUNK_TYPE_IMAGE
                 continue
             if mtmd.mtmd_encode_chunk(ctx, chunk) != 0:
                 raise RuntimeError(f"{mmproj}: encoding the test image failed")
-            n_img_tokens = mtmd.mtmd_input_chunk_get_n_tokens(chunk)
-            emb = mtmd.mtmd_get_output_embd(ctx)
-            arr = np.ctypeslib.as_array(emb, shape=(n_img_tokens * llm.n_embd(),))
-            finite = bool(np.isfinite(arr).all())
+            n = mtmd.mtmd_input_chunk_get_n_tokens(chunk)
+            emb = np.ctypeslib.as_array(mtmd.mtmd_get_output_embd(ctx),
+                                        shape=(n * llm.n_embd(),)).reshape(n, -1).copy()
         mtmd.mtmd_input_chunks_free(chunks)
         mtmd.mtmd_bitmap_free(bitmap)
-        return {"loaded": True, "image_tokens": n_img_tokens, "embeddings_finite": finite}
     finally:
         if ctx:
             mtmd.mtmd_free(ctx)
         llm.close()
+    if emb is None:
+        raise RuntimeError(f"{mmproj}: the test image produced no image chunk")
+    result: dict[str, Any] = {"loaded": True, "image_tokens": int(emb.shape[0]),
+                              "embeddings_finite": bool(np.isfinite(emb).all())}
+    if hf_dir is not None:
+        feats, brk = _hf_image_features(Path(hf_dir), img, dtype)
+        rows = cols = side // patch
+        # llama.cpp lays out each row of patches followed by [IMG_BREAK], except the last row
+        keep = [r * (cols + 1) + c for r in range(rows) for c in range(cols)]
+        breaks = [r * (cols + 1) + cols for r in range(rows - 1)]
+        if len(keep) + len(breaks) != emb.shape[0] or feats.shape[0] != len(keep):
+            raise RuntimeError(f"{mmproj}: {emb.shape[0]} image tokens, expected "
+                               f"{len(keep) + len(breaks)} for a {side}x{side} image")
+        result["vision_pearson"] = round(float(np.corrcoef(feats.ravel(), emb[keep].ravel())[0, 1]), 6)
+        result["img_break_ok"] = bool(np.allclose(emb[breaks], brk[None, :], atol=1e-3))
+    return result
 
 
 def verify_gguf(path: Path, *, hf_dir: Path | None = None, threshold: float = 0.9,
@@ -274,9 +312,16 @@ def verify_gguf(path: Path, *, hf_dir: Path | None = None, threshold: float = 0.
                 f"(min {threshold:.0%}), r {report.logits.pearson:.4f} (min 0.99)")
     if mmproj is not None:
         try:
-            report.mmproj = check_mmproj(Path(mmproj), path)
-            if not report.mmproj.get("embeddings_finite"):
+            report.mmproj = check_mmproj(Path(mmproj), path, hf_dir if dtype else None,
+                                         dtype or "float32")
+            mm = report.mmproj
+            if not mm.get("embeddings_finite"):
                 report.problems.append("mmproj produced non-finite image embeddings")
+            if mm.get("vision_pearson", 1.0) < 0.99:
+                report.problems.append(f"mmproj image embeddings disagree with the HF vision "
+                                       f"tower: r {mm['vision_pearson']:.4f} (min 0.99)")
+            if mm.get("img_break_ok") is False:
+                report.problems.append("mmproj [IMG_BREAK] rows differ from the token's embedding")
         except Exception as e:  # reported as a failed check, not swallowed
             report.problems.append(f"mmproj: {e}")
     return report

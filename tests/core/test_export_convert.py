@@ -72,7 +72,8 @@ def test_pixtral_text_and_mmproj_load_in_llama_cpp(tiny_model_dir, tmp_path):
     assert bytes(proj.parts[proj.data[0]]).decode() == "pixtral"
     report = verify_gguf(bf16, hf_dir=src, threshold=0.9, mmproj=mm)
     assert report.ok, report.problems
-    assert report.mmproj["loaded"] and report.mmproj["image_tokens"] > 0
+    assert report.mmproj["loaded"] and report.mmproj["image_tokens"] == 19  # 4x4 patches + 3 breaks
+    assert report.mmproj["vision_pearson"] > 0.999 and report.mmproj["img_break_ok"]
 
 
 @pytest.mark.slow
