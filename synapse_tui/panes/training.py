@@ -131,6 +131,12 @@ class TrainingPane(Vertical):
         self.set_interval(REDRAW_INTERVAL_S, self.flush_display)
         self._sync_buttons()
 
+    def on_unmount(self) -> None:
+        # The app is closing with a run still going (a crash, a forced exit): ask the engine
+        # thread to checkpoint and end, rather than train on with nobody watching.
+        if self.control is not None:
+            self.control.stop("exit")
+
     def _bind_series(self) -> None:
         s = self.series
         self.query_one("#plot-loss", SeriesPlot).set_series("loss", s.steps, s.loss)
@@ -276,8 +282,6 @@ class TrainingPane(Vertical):
         elif isinstance(ev, ModelLoaded):
             self.query_one(ModelFacts).show_model(ev)
             self._log(f"model loaded: {ev.backend} on {ev.device}, optim {ev.optim}")
-            for note in ev.notes:
-                self._log(f"note: {note}", "warning")
             if self.state == "loading":
                 self._set_state("training")
         elif isinstance(ev, TelemetryUnavailable):

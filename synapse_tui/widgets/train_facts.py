@@ -31,9 +31,9 @@ class ModelFacts(Static):
         self._model: ModelLoaded | None = None
 
     def show_run(self, ev: RunStarted) -> None:
-        """A run began: show its objective, model and size."""
+        """A run began: show its objective, model and size (the engine may report the
+        model before or after this)."""
         self._run = ev
-        self._model = None
         self._render_facts()
 
     def show_model(self, ev: ModelLoaded) -> None:

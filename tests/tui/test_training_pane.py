@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+from pathlib import Path
 
 import pytest
 from textual.worker import WorkerFailed
@@ -180,3 +181,59 @@ def test_eta_and_format() -> None:
     assert clock.eta_seconds(3, 10) == 7.0
     assert format_eta(7.0) == "7s" and format_eta(187) == "3m07s" and format_eta(3720) == "1h02m"
     assert format_eta(None) == "-"
+
+
+async def _until(pilot, condition, tries: int = 1200) -> bool:
+    """Pause in 0.1 s steps until ``condition()`` (bounded: a hung run fails the test)."""
+    for _ in range(tries):
+        if condition():
+            return True
+        await pilot.pause(0.1)
+    return condition()
+
+
+@pytest.mark.slow
+async def test_real_training_from_the_panel(tiny_model_dir, tmp_path) -> None:
+    """Start real KTO training of the tiny Pixtral on the demo data from the panel, see steps
+    arrive, pause and resume, refuse then confirm the stop; the run checkpoints and stops."""
+    cfg = RunConfig()
+    cfg.model.name_or_path = str(tiny_model_dir("pixtral"))
+    cfg.model.max_seq_length = 64
+    t = cfg.training
+    t.max_steps, t.per_device_train_batch_size, t.gradient_accumulation_steps = 500, 2, 1
+    t.gradient_checkpointing, t.learning_rate, t.save_steps = False, 1e-4, 1000
+    t.runs_dir = str(tmp_path / "runs")
+    app = PaneApp(cfg)
+    async with app.run_test(size=(120, 40)) as pilot:
+        pane = app.query_one(TrainingPane)
+        pane.focus()
+        await pilot.press("s")
+        assert await _until(pilot, lambda: len(pane.series.steps) >= 2 or pane.state == "failed")
+        assert pane.state == "training", pane.state
+        assert "no experts" in str(app.query_one("#train-facts").render())
+
+        await pilot.press("p")
+        assert await _until(pilot, lambda: pane.state == "paused")
+        await pilot.press("p")
+        assert await _until(pilot, lambda: pane.state == "training")
+
+        await pilot.press("x")
+        await pilot.pause()
+        assert type(app.screen).__name__ == "ConfirmScreen"
+        await pilot.press("n")  # cancel: nothing is lost, the run goes on
+        await pilot.pause()
+        assert pane.state == "training" and pane.control is not None
+        assert not pane.control.stop_requested.is_set()
+
+        await pilot.press("x")
+        await pilot.pause()
+        await pilot.press("y")
+        assert await _until(pilot, lambda: pane.state in ("done", "failed"))
+        await pane.wait_finished()
+        await pilot.pause(0.2)
+        assert pane.state == "done"
+        steps = pane.series.steps
+        assert steps == list(range(1, len(steps) + 1)) and len(steps) < 500
+        assert app.states[:2] == ["loading", "training"] and "stopping" in app.states
+        checkpoints = list((Path(pane.run_dir) / "checkpoints").glob("checkpoint-*"))
+        assert checkpoints, "a stopped run leaves a checkpoint"
