@@ -67,12 +67,12 @@ def inspect_model(folder: Path) -> ModelInfo:
         if vision and vision.get("model_type") != "pixtral":
             raise ValueError(f"{cfg_path}: vision_config.model_type: "
                              f"{vision.get('model_type')!r}; only Pixtral vision is supported")
-    elif mtype in ("mistral", "llama", "mixtral"):
+    elif mtype in ("mistral", "llama", "mixtral", "qwen2_moe"):
         text = cfg
     else:
         raise ValueError(f"{cfg_path}: model_type: {mtype!r} is not supported by the converter "
-                         "(supported: mistral, llama, mixtral, llava with Pixtral vision)")
-    if text.get("model_type", "mistral") not in ("mistral", "llama", "mixtral"):
+                         "(supported: mistral, llama, mixtral, qwen2_moe, llava with Pixtral vision)")
+    if text.get("model_type", "mistral") not in ("mistral", "llama", "mixtral", "qwen2_moe"):
         raise ValueError(f"{cfg_path}: text_config.model_type: {text.get('model_type')!r} "
                          "is not supported")
     return ModelInfo(folder, cfg, text, vision, index_folder(folder), text_params(text))
@@ -116,9 +116,13 @@ def convert_to_gguf(model_dir: Path, out_path: Path, *, out_type: str = "bf16",
         if hp.n_expert:
             w.add_expert_count(hp.n_expert)
             w.add_expert_used_count(hp.n_expert_used)
+        if hp.n_ff_exp:
+            w.add_expert_feed_forward_length(hp.n_ff_exp)
+        if hp.n_ff_shexp:
+            w.add_expert_shared_feed_forward_length(hp.n_ff_shexp)
         add_vocab_kv(w, vocab)
 
-    return write_gguf(Path(out_path), "llama", set_kv, plan, cancel=cancel, progress=progress)
+    return write_gguf(Path(out_path), hp.arch, set_kv, plan, cancel=cancel, progress=progress)
 
 
 def estimate_gguf_bytes(model_dir: Path, out_type: str = "bf16") -> int:

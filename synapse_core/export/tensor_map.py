@@ -4,10 +4,12 @@ The plan is made from the safetensors headers alone (names, shapes), so the GGUF
 written before any weight is read; then each planned tensor is built and written in turn.
 Supported: Mistral/Llama decoders, Pixtral's language model and vision tower
 (LlavaForConditionalGeneration), Mixtral experts (per-expert ``w1/w2/w3`` as saved on disk and
-the fused ``gate_up_proj``/``down_proj`` layout of transformers 5).
+the fused ``gate_up_proj``/``down_proj`` layout of transformers 5), Qwen2-MoE experts with
+their shared expert (llama.cpp architecture ``qwen2moe``).
 
 llama.cpp's ``llama`` architecture applies rotary embeddings to interleaved pairs, HF to two
-halves, so q/k rows are permuted (``_unrotate``); Pixtral's vision tower likewise.
+halves, so q/k rows are permuted (``_unrotate``); Pixtral's vision tower likewise. ``qwen2moe``
+uses the half-split (NeoX) form in llama.cpp too, so its rows stay as they are.
 """
 
 from __future__ import annotations
@@ -54,6 +56,9 @@ class TextParams:
     vocab_size: int
     n_expert: int = 0
     n_expert_used: int = 0
+    arch: str = "llama"
+    n_ff_exp: int = 0
+    n_ff_shexp: int = 0
 
 
 def text_params(cfg: dict[str, Any]) -> TextParams:
@@ -62,6 +67,18 @@ def text_params(cfg: dict[str, Any]) -> TextParams:
     hidden = int(cfg["hidden_size"])
     rope = cfg.get("rope_parameters") or {}
     theta = rope.get("rope_theta", cfg.get("rope_theta", 10000.0))
+    if cfg.get("model_type") == "qwen2_moe":
+        return TextParams(
+            n_layer=int(cfg["num_hidden_layers"]), n_embd=hidden,
+            n_ff=int(cfg["intermediate_size"]), n_head=heads,
+            n_head_kv=int(cfg.get("num_key_value_heads") or heads),
+            head_dim=int(cfg.get("head_dim") or hidden // heads),
+            rms_eps=float(cfg.get("rms_norm_eps", 1e-6)), rope_theta=float(theta),
+            n_ctx=int(cfg.get("max_position_embeddings", 4096)),
+            vocab_size=int(cfg["vocab_size"]), n_expert=int(cfg["num_experts"]),
+            n_expert_used=int(cfg["num_experts_per_tok"]), arch="qwen2moe",
+            n_ff_exp=int(cfg["moe_intermediate_size"]),
+            n_ff_shexp=int(cfg.get("shared_expert_intermediate_size") or 0))
     return TextParams(
         n_layer=int(cfg["num_hidden_layers"]), n_embd=hidden,
         n_ff=int(cfg["intermediate_size"]), n_head=heads,
@@ -139,13 +156,18 @@ def plan_text(refs: dict[str, TensorRef], hp: TextParams, out_type: str,
         p = f"{prefix}layers.{i}."
         add(f"blk.{i}.attn_norm.weight", [req(p + "input_layernorm.weight")], _one())
         add(f"blk.{i}.ffn_norm.weight", [req(p + "post_attention_layernorm.weight")], _one())
-        add(f"blk.{i}.attn_q.weight", [req(p + "self_attn.q_proj.weight")],
-            _one(lambda w: _unrotate(w, hp.n_head)))
-        add(f"blk.{i}.attn_k.weight", [req(p + "self_attn.k_proj.weight")],
-            _one(lambda w: _unrotate(w, hp.n_head_kv)))
-        add(f"blk.{i}.attn_v.weight", [req(p + "self_attn.v_proj.weight")], _one())
+        neox = hp.arch == "qwen2moe"
+        for gg, hf, heads in (("q", "q", hp.n_head), ("k", "k", hp.n_head_kv), ("v", "v", 0)):
+            for kind in ("weight", "bias"):
+                key = f"{p}self_attn.{hf}_proj.{kind}"
+                if kind == "bias" and key not in refs:
+                    continue
+                fn = None if neox or not heads else (lambda w, h=heads: _unrotate(w, h))
+                add(f"blk.{i}.attn_{gg}.{kind}", [req(key)], _one(fn))
         add(f"blk.{i}.attn_output.weight", [req(p + "self_attn.o_proj.weight")], _one())
-        if hp.n_expert:
+        if hp.arch == "qwen2moe" and f"{p}mlp.gate.weight" in refs:
+            _plan_qwen_moe(refs, p, i, hp, add, req)
+        elif hp.n_expert and hp.arch == "llama":
             _plan_experts(refs, p, i, hp, add, req)
         else:
             add(f"blk.{i}.ffn_gate.weight", [req(p + "mlp.gate_proj.weight")], _one())
@@ -179,6 +201,30 @@ def _plan_experts(refs: dict[str, TensorRef], p: str, i: int, hp: TextParams,
     add(f"blk.{i}.ffn_up_exps.weight", [gu], _one(lambda t: t[:, half:].contiguous()),
         (E, half, gu.shape[2]))
     add(f"blk.{i}.ffn_down_exps.weight", [req(moe + "experts.down_proj")], _one())
+
+
+def _plan_qwen_moe(refs: dict[str, TensorRef], p: str, i: int, hp: TextParams,
+                   add: Callable[..., None], req: Callable[[str], TensorRef]) -> None:
+    E, moe = hp.n_expert, f"{p}mlp."
+    add(f"blk.{i}.ffn_gate_inp.weight", [req(moe + "gate.weight")], _one(), force_f32=True)
+    if f"{moe}experts.gate_up_proj" in refs:
+        gu = req(moe + "experts.gate_up_proj")
+        half = gu.shape[1] // 2
+        add(f"blk.{i}.ffn_gate_exps.weight", [gu], _one(lambda t: t[:, :half].contiguous()),
+            (E, half, gu.shape[2]))
+        add(f"blk.{i}.ffn_up_exps.weight", [gu], _one(lambda t: t[:, half:].contiguous()),
+            (E, half, gu.shape[2]))
+        add(f"blk.{i}.ffn_down_exps.weight", [req(moe + "experts.down_proj")], _one())
+    else:
+        for gg in ("gate", "up", "down"):
+            srcs = [req(f"{moe}experts.{e}.{gg}_proj.weight") for e in range(E)]
+            add(f"blk.{i}.ffn_{gg}_exps.weight", srcs, _stack, (E, *srcs[0].shape))
+    if f"{moe}shared_expert_gate.weight" in refs:
+        add(f"blk.{i}.ffn_gate_inp_shexp.weight", [req(moe + "shared_expert_gate.weight")],
+            _one(lambda t: t.reshape(-1)), (refs[moe + "shared_expert_gate.weight"].shape[1],),
+            force_f32=True)
+    for gg in ("gate", "up", "down"):
+        add(f"blk.{i}.ffn_{gg}_shexp.weight", [req(f"{moe}shared_expert.{gg}_proj.weight")], _one())
 
 
 VISION_PREFIXES = ("vision_tower.", "model.vision_tower.")

@@ -25,6 +25,8 @@ def tensor_group(name: str) -> str:
         return "experts"
     if name.startswith("v.") or name.startswith("mm."):
         return "vision"
+    if "_shexp" in name:
+        return "shared_exp"
     if "ffn_gate_inp" in name:
         return "router"
     if name.startswith("token_embd"):

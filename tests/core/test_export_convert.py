@@ -107,3 +107,15 @@ def test_override_parsing_names_the_problem():
         parse_override("q6_k")
     with pytest.raises(Exception, match="not a ggml type"):
         parse_override(r"_exps\.=q9_z")
+
+
+@pytest.mark.slow
+def test_qwen2_moe_with_shared_expert_converts_and_matches(tiny_model_dir, tmp_path):
+    src = tiny_model_dir("qwen2_moe")
+    bf16 = convert_to_gguf(src, tmp_path / "q.bf16.gguf")
+    arch, types = read_types(bf16)
+    assert arch == "qwen2moe"
+    assert types["experts"] == {"BF16": 6} and types["shared_exp"] == {"BF16": 6, "F32": 2}
+    report = verify_gguf(bf16, hf_dir=src, threshold=0.9)
+    assert report.ok, report.problems
+    assert report.logits.pearson > 0.999
