@@ -9,7 +9,7 @@ import pytest
 from textual import on
 from textual.app import App, ComposeResult
 from textual.widgets import Input, OptionList, Static
-from textual.worker import WorkerFailed
+from textual.worker import WorkerCancelled, WorkerFailed
 
 from synapse_core.config import RunConfig
 from synapse_core.data.load import iter_rows
@@ -60,10 +60,14 @@ class GraphHost(App):
 
 
 async def _settle(app: App, pilot) -> None:
-    await app.workers.wait_for_complete()
-    await pilot.pause()
-    await app.workers.wait_for_complete()
-    await pilot.pause()
+    """Wait for every worker, twice (a finished worker may start another). A superseded
+    search is cancelled on purpose (exclusive workers), which wait_for_complete reports."""
+    for _ in range(2):
+        try:
+            await app.workers.wait_for_complete()
+        except WorkerCancelled:
+            await app.workers.wait_for_complete()
+        await pilot.pause()
 
 
 async def test_search_open_neighbourhood_and_jump_to_sample(records: list[Record]) -> None:
