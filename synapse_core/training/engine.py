@@ -40,10 +40,15 @@ class Engine:
         self.sink = sink or NullSink()
         self.control = control or RunControl()
         self.resume_from = Path(resume_from) if resume_from else None
+        self._config_error: ConfigError | None = None
         if config is None:
             if self.resume_from is None:
                 raise ValueError("Engine needs a config or a run to resume")
-            config = load_config(self.resume_from / rd.CONFIG_FILE)
+            try:
+                config = load_config(self.resume_from / rd.CONFIG_FILE)
+            except ConfigError as e:  # reported by run() as a TrainingFailed event
+                self._config_error = e
+                config = RunConfig()
         self.config = config
         self.run_dir_arg = Path(run_dir) if run_dir else None
         self.rows = rows
@@ -89,6 +94,8 @@ class Engine:
         telemetry_stop = threading.Event()
         sampler = None
         try:
+            if self._config_error is not None:
+                raise self._config_error
             self.rundir = self._open_run_dir()
             self.rundir.write_state(state="starting", objective=self.config.training.objective,
                                  model=self.config.model.name_or_path)

@@ -27,7 +27,7 @@ def kto_rows() -> list[dict]:
     return [{"prompt": [SYSTEM, {"role": "user", "content": q}],
              "completion": [{"role": "assistant",
                              "content": f"<reasoning><goal>{q}</goal></reasoning>\nAnswer {i}."}],
-             "label": i % 2 == 0} for i, q in enumerate(QUESTIONS * 2)]
+             "label": i % 2 == 0} for i, q in enumerate(QUESTIONS)]
 
 
 def config(model_dir: Path, steps: int) -> RunConfig:
@@ -47,30 +47,30 @@ def config(model_dir: Path, steps: int) -> RunConfig:
 
 @pytest.mark.slow
 def test_stopped_and_resumed_run_matches_uninterrupted(tiny_model_dir, tmp_path):
-    """KTO (whose checkpoints hold a second, frozen "ref" adapter) stopped at step 3 and
+    """KTO (whose checkpoints hold a second, frozen "ref" adapter) stopped at step 2 and
     resumed gives the same per-step losses and learning rates as one uninterrupted run."""
     model = tiny_model_dir("pixtral")
-    steps = 6  # 8 rows / batch 2 = 4 steps per epoch: the resumed part crosses an epoch
+    steps = 4  # 4 rows / batch 2 = 2 steps per epoch: the resumed part starts a new epoch
     full = Engine(config(model, steps), ListSink(), run_dir=tmp_path / "full",
                   rows=kto_rows()).run()
     assert isinstance(full, TrainingFinished), getattr(full, "traceback", full)
 
     control = RunControl()
 
-    def stop_after_two(e):
-        if isinstance(e, StepLogged) and e.step == 2:
-            control.stop("user")
+    def stop_after_one(e):
+        if isinstance(e, StepLogged) and e.step == 1:
+            control.stop("user")  # acted on at the end of the next step
 
-    part = Engine(config(model, steps), CallbackSink(stop_after_two), control,
+    part = Engine(config(model, steps), CallbackSink(stop_after_one), control,
                   run_dir=tmp_path / "part", rows=kto_rows()).run()
-    assert isinstance(part, TrainingFinished) and part.stopped and part.step == 3
-    assert last_checkpoint(tmp_path / "part").name == "checkpoint-3"
+    assert isinstance(part, TrainingFinished) and part.stopped and part.step == 2
+    assert last_checkpoint(tmp_path / "part").name == "checkpoint-2"
 
     sink = ListSink()
     resumed = Engine(None, sink, resume_from=tmp_path / "part", rows=kto_rows()).run()
     assert isinstance(resumed, TrainingFinished), getattr(resumed, "traceback", resumed)
-    assert sink.of(RunStarted)[0].resumed_from_step == 3
-    assert [s.step for s in sink.of(StepLogged)] == [4, 5, 6]
+    assert sink.of(RunStarted)[0].resumed_from_step == 2
+    assert [s.step for s in sink.of(StepLogged)] == [3, 4]
 
     a, b = load_metrics(tmp_path / "full"), load_metrics(tmp_path / "part")
     assert [r["step"] for r in a] == [r["step"] for r in b] == list(range(1, steps + 1))

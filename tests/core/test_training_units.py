@@ -144,3 +144,14 @@ def test_failures_are_classified_with_hints(tmp_path):
     assert cfg.kind == "config" and "training.learning_rate" in cfg.message
     other = engine._failure(RuntimeError("boom"))
     assert other.kind == "error" and "RuntimeError: boom" in other.message and other.traceback
+
+
+def test_resume_without_config_fails_as_event(tmp_path):
+    from synapse_core.events import ListSink
+    from synapse_core.training.engine import Engine
+
+    sink = ListSink()
+    result = Engine(None, sink, resume_from=tmp_path).run()
+    assert isinstance(result, TrainingFailed) and result.kind == "config"
+    assert "config file not found" in result.message
+    assert sink.events[-1] is result
