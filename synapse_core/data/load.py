@@ -17,7 +17,7 @@ from typing import Any, Iterator
 
 from synapse_core.data.banned import BannedMatcher, matcher_from_config
 from synapse_core.data.events import DatasetLoaded, DatasetLoadFailed, DatasetLoadProgressed
-from synapse_core.data.parallel import default_workers, iter_parallel
+from synapse_core.data.parallel import default_workers, iter_parallel, long_line_reason
 from synapse_core.data.records import BadLine, Record
 from synapse_core.data.rows import RowError, build_record
 from synapse_core.events import EventSink
@@ -105,7 +105,7 @@ def iter_rows(path: str | Path, config: Any, *, stop: threading.Event | None = N
     with open(p, "rb") as fh:
         if workers > 1:
             items: Iterator[tuple[int, Record | BadLine | None]] = iter_parallel(
-                _read_lines(fh, limit), spath, config, workers, stop, with_reasons)
+                fh, spath, config, workers, stop, with_reasons)
         else:
             items = _iter_serial(_read_lines(fh, limit), spath, config)
         for n, (offset, item) in enumerate(items, 1):
@@ -152,8 +152,7 @@ def _read_lines(fh: Any, limit: int) -> Iterator[tuple[int, int, int, bytes | No
                     break
                 size += len(data)
                 offset += len(data)
-            yield line, start, offset, None, (f"line is {size} bytes, over "
-                                              f"data.max_line_bytes={limit}")
+            yield line, start, offset, None, long_line_reason(size, limit)
             continue
         if line == 1 and data.startswith(b"\xef\xbb\xbf"):
             data = data[3:]  # a UTF-8 byte-order mark some editors write

@@ -1,17 +1,19 @@
 """Score the lines of a large JSONL file in worker processes, in order, in bounded memory.
 
-The reading process cuts the file into chunks of raw lines and hands them to a pool of
-worker processes. Each worker runs the very
-same ``load.parse_line`` as the single-process path and sends back, per line, either the
-reason it is bad or a compact tuple of plain values (the summary the table, the counts and
-the graph need), never a Record: pickling a whole conversation would cost more than scoring
-it. The reading process turns each tuple into a ``Record`` whose ``messages``, ``reasons`` and
+The reading process cuts the file into blocks of about a MiB of whole lines (one ``read``
+and one ``rfind`` each: it never walks the lines itself) and hands them to a pool of worker
+processes. Each worker splits its block into lines, runs the very same ``load.parse_line``
+as the single-process path and sends back, per line, either the reason it is bad or a
+compact tuple of plain values (the summary the table, the counts and the graph need), never
+a Record: pickling a whole conversation would cost more than scoring it. The reading process turns each tuple into a ``Record`` whose ``messages``, ``reasons`` and
 ``raw`` are rebuilt from the line's bytes only if someone reads them (the detail view, the
 CLI's reasons, the training set).
 
-Workers are started with ``spawn`` (``fork`` is unsafe in a threaded app) and without the
-caller's main script (see ``_bare_main``). At most ``2 × workers + 2`` chunks are in flight, so memory stays bounded whatever the file
-size, and results are yielded in submission order, so rows and bad lines keep file order.
+Workers are forked when the caller has a single thread (the CLI, the benchmark) and spawned
+otherwise (``fork`` is unsafe in a threaded app such as the TUI), without re-running the
+caller's main script (see ``_bare_main``). At most ``2 × workers + 2`` blocks are in flight,
+so memory stays bounded whatever the file size, and results are yielded in submission order,
+so rows and bad lines keep file order.
 """
 
 from __future__ import annotations
@@ -24,16 +26,13 @@ import types
 from collections import deque
 from contextlib import contextmanager
 from functools import partial
-from typing import Any, Iterable, Iterator
+from typing import Any, Iterator
 
 from synapse_core.data.banned import BannedMatcher, matcher_from_config
 from synapse_core.data.records import BadLine, BannedMatch, Record
 
-CHUNK_LINES = 1000
-"""Lines per task sent to a worker."""
-
-Entry = tuple[int, int, int, bytes | None, str]
-"""``(line, start offset, end offset, line bytes or None, reason when None)`` as read."""
+BLOCK_BYTES = 1 << 20
+"""Bytes of whole lines per task sent to a worker."""
 
 _WORKER: dict[str, Any] = {}
 _MAIN_LOCK = threading.Lock()
@@ -77,20 +76,78 @@ def _init_worker(config: Any, path: str, with_reasons: bool) -> None:
     _WORKER["path"] = path
 
 
-def _score_chunk(entries: list[Entry]) -> list[tuple | str | None]:
+def long_line_reason(size: int, limit: int) -> str:
+    """The bad-line reason for a line of ``size`` bytes over ``data.max_line_bytes``."""
+    return f"line is {size} bytes, over data.max_line_bytes={limit}"
+
+
+def _score_block(task: tuple[int, int, bytes]) -> list[tuple[int, int, int, Any]]:
+    """``(line, start, end, summary | reason | None)`` for every line of a block of whole
+    lines (the same checks, in the same order, as the single-process reader)."""
     from synapse_core.data.load import parse_line
 
+    line, offset, block = task
     config, matcher, path = _WORKER["config"], _WORKER["matcher"], _WORKER["path"]
     with_reasons = _WORKER["with_reasons"]
-    out: list[tuple | str | None] = []
-    for line, offset, _, data, reason in entries:
-        if data is None:
-            out.append(reason)
-            continue
-        item = parse_line(data, line, path, config, matcher, offset)
-        out.append(None if item is None else item.reason if isinstance(item, BadLine)
-                   else summary(item, with_reasons))
+    limit = config.data.max_line_bytes
+    out: list[tuple[int, int, int, Any]] = []
+    pos, n = 0, len(block)
+    find = block.find
+    while pos < n:
+        nl = find(b"\n", pos)
+        end = n if nl < 0 else nl + 1
+        data = block[pos:end]
+        if end - pos > limit + 1 or len(data.rstrip(b"\r\n")) > limit:
+            out.append((line, offset + pos, offset + end, long_line_reason(end - pos, limit)))
+        else:
+            if line == 1 and data.startswith(b"\xef\xbb\xbf"):
+                data = data[3:]
+            item = parse_line(data, line, path, config, matcher, offset + pos)
+            out.append((line, offset + pos, offset + end,
+                        None if item is None else item.reason if isinstance(item, BadLine)
+                        else summary(item, with_reasons)))
+        line += 1
+        pos = end
     return out
+
+
+def _read_blocks(fh: Any, limit: int) -> Iterator[tuple[int, int, bytes | None, str]]:
+    """``(first line, start offset, bytes of whole lines, "")`` per block of about
+    ``BLOCK_BYTES``; a line over ``limit`` that runs past a block is skipped here in 1 MiB
+    reads and given as ``(line, start, None, reason)``, so memory stays bounded."""
+    line, offset, buf, eof = 1, 0, b"", False
+    while True:
+        if not eof:
+            data = fh.read(BLOCK_BYTES)
+            eof = not data
+            buf = buf + data if buf else data
+        cut = buf.rfind(b"\n") + 1
+        if cut:
+            head, buf = buf[:cut], buf[cut:]
+            yield line, offset, head, ""
+            line += head.count(b"\n")
+            offset += cut
+        if eof:
+            if buf:  # a last line without a newline
+                yield line, offset, buf, ""
+            return
+        if len(buf) > limit + 1:  # this line is over the limit: skip to its end
+            size, rest = len(buf), b""
+            while True:
+                data = fh.read(1 << 20)
+                if not data:
+                    eof = True
+                    break
+                nl = data.find(b"\n")
+                if nl >= 0:
+                    size += nl + 1
+                    rest = data[nl + 1:]
+                    break
+                size += len(data)
+            yield line, offset, None, long_line_reason(size, limit)
+            line += 1
+            offset += size
+            buf = rest
 
 
 def _detail(data: bytes, line: int, path: str, config: Any, matcher: BannedMatcher,
@@ -103,39 +160,52 @@ def _detail(data: bytes, line: int, path: str, config: Any, matcher: BannedMatch
     return item
 
 
-def iter_parallel(entries: Iterable[Entry], path: str, config: Any, workers: int,
-                  stop: Any = None, with_reasons: bool = False
-                  ) -> Iterator[tuple[int, Record | BadLine | None]]:
-    """``(end offset of the line, item)`` for every entry, in order, scored by ``workers``
-    processes; item is None for a blank line. ``with_reasons``: the records carry their
-    reasons (else they are rebuilt from the line when first read)."""
+def iter_parallel(fh: Any, path: str, config: Any, workers: int, stop: Any = None,
+                  with_reasons: bool = False) -> Iterator[tuple[int, Record | BadLine | None]]:
+    """``(end offset of the line, item)`` for every line of the open binary file ``fh``, in
+    order, scored by ``workers`` processes; item is None for a blank line. ``with_reasons``:
+    the records carry their reasons (else they are rebuilt from the line when first read)."""
     matcher = matcher_from_config(config)
-    ctx = multiprocessing.get_context("spawn")
-    pending: deque[tuple[list[Entry], Any]] = deque()
-    limit = 2 * workers + 2
-    chunks = _chunks(entries)
+    limit = config.data.max_line_bytes
+    # fork is quick and safe while this is the only thread; a threaded app gets spawn
+    method = "fork" if threading.active_count() == 1 and hasattr(os, "fork") else "spawn"
+    ctx = multiprocessing.get_context(method)
+    pending: deque[tuple[int, bytes | None, Any]] = deque()
+    most = 2 * workers + 2
+    blocks = _read_blocks(fh, limit)
     with _bare_main():
         pool = ctx.Pool(workers, initializer=_init_worker, initargs=(config, path, with_reasons))
     with pool:
         exhausted = False
         while True:
-            while not exhausted and len(pending) < limit:
-                chunk = next(chunks, None)
-                if chunk is None:
+            while not exhausted and len(pending) < most:
+                task = next(blocks, None)
+                if task is None:
                     exhausted = True
                     break
-                pending.append((chunk, pool.apply_async(_score_chunk, (chunk,))))
+                line, offset, block, reason = task
+                if block is None:
+                    pending.append((offset, None, BadLine(path, line, reason)))
+                else:
+                    pending.append((offset, block, pool.apply_async(_score_block,
+                                                                    ((line, offset, block),))))
             if not pending:
                 return
-            chunk, result = pending.popleft()
-            for (line, offset, end, data, _), res in zip(chunk, result.get()):
+            base, block, result = pending.popleft()
+            if block is None:
+                yield base, result
+                continue
+            for line, start, end, res in result.get():
                 if res is None:
                     yield end, None
                 elif isinstance(res, str):
                     yield end, BadLine(path, line, res)
                 else:
-                    yield end, from_summary(line, offset, res, partial(
-                        _detail, data, line, path, config, matcher, offset))
+                    data = block[start - base:end - base]
+                    if line == 1 and data.startswith(b"\xef\xbb\xbf"):
+                        data = data[3:]
+                    yield end, from_summary(line, start, res, partial(
+                        _detail, data, line, path, config, matcher, start))
             if stop is not None and stop.is_set():
                 return
 
@@ -154,14 +224,3 @@ def _bare_main() -> Iterator[None]:
             yield
         finally:
             sys.modules["__main__"] = real
-
-
-def _chunks(entries: Iterable[Entry]) -> Iterator[list[Entry]]:
-    chunk: list[Entry] = []
-    for e in entries:
-        chunk.append(e)
-        if len(chunk) >= CHUNK_LINES:
-            yield chunk
-            chunk = []
-    if chunk:
-        yield chunk

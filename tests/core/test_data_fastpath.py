@@ -18,6 +18,7 @@ from pathlib import Path
 import pytest
 
 from synapse_core.config import RunConfig
+from synapse_core.data import parallel
 from synapse_core.data.cli import scored_row
 from synapse_core.data.load import iter_rows
 from synapse_core.data.reasoning import (_CANONICAL_RE, parse_reasoning,
@@ -114,6 +115,31 @@ def test_parallel_with_reasons_and_stop(bench_file: Path) -> None:
             stop.set()
     assert 10 <= len(seen) < len(ref)
     assert [_out(x) for x in seen] == [_out(x) for x in ref[:len(seen)]]
+
+
+def test_parallel_block_edges_and_spawned_workers(tmp_path: Path,
+                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    """Tiny blocks: lines over the limit that run past several blocks (first line, middle,
+    last line without a newline), CRLF, blank lines, a BOM; then the same with workers
+    spawned from a second thread (as in the app)."""
+    monkeypatch.setattr(parallel, "BLOCK_BYTES", 256)
+    good = '{"prompt": "What is entropy?", "completion": "🧙 Entropy measures disorder."}'
+    rows = ["{" + '"text": "' + "y" * 3000 + '"}', good, "", good + "\r", "   ", '{"text": ""}',
+            '{"text": "' + "z" * 700 + '"}', '{"text": "' + "w" * 2600 + '"}', good,
+            '{"text": "' + "q" * 5000 + '"}']
+    path = tmp_path / "edges.jsonl"
+    path.write_bytes(b"\xef\xbb\xbf" + "\n".join(rows).encode("utf-8"))
+    config = RunConfig()
+    config.data.max_line_bytes = 800
+    ref = [_out(x) for x in iter_rows(path, config, workers=1)]
+    assert sum(x.startswith("BAD") and "over data.max_line_bytes=800" in x for x in ref) == 3
+    assert [_out(x) for x in iter_rows(path, config, workers=2)] == ref
+    got: list[str] = []
+    t = threading.Thread(target=lambda: got.extend(
+        _out(x) for x in iter_rows(path, config, workers=2)))
+    t.start()
+    t.join(timeout=120)
+    assert got == ref
 
 
 def _blocks(path: Path) -> list[str]:
