@@ -116,3 +116,30 @@ def test_engine_trains_mixtral_experts(tiny_model_dir, tmp_path):
     saved = load_file(adapter / "adapter_model.safetensors")
     assert any("experts" in k and "lora_B" in k and v.abs().max() > 0 for k, v in saved.items())
     assert not any(k.endswith("embed_tokens.weight") for k in saved)  # only the new rows
+
+
+def test_trainable_tokens_attached_after_the_fact(tiny_model_dir, tmp_path):
+    """The Unsloth path builds LoRA without trainable tokens and attaches them afterwards:
+    only the new rows become trainable, they get gradients, and the adapter records them."""
+    import torch
+    from peft import LoraConfig, get_peft_model
+
+    from synapse_core.training.backends import attach_trainable_tokens, keep_adapters_small
+
+    model = _load(tiny_model_dir("mistral"))
+    model.resize_token_embeddings(131072 + 64)
+    model = get_peft_model(model, LoraConfig(r=4, target_modules=["q_proj"]))
+    ids = [131072, 131073]
+    attach_trainable_tokens(model, {"embed_tokens": ids, "lm_head": ids})
+    keep_adapters_small(model)
+    deltas = {n: p for n, p in model.named_parameters() if "trainable_tokens_delta" in n}
+    assert len(deltas) == 2 and all(p.requires_grad and p.shape[0] == 2 for p in deltas.values())
+    assert not model.get_input_embeddings().token_adapter.base_layer.weight.requires_grad
+    seq = torch.tensor([[1, 131072, 131073, 131072]])
+    model(input_ids=seq, labels=seq).loss.backward()
+    assert all(p.grad is not None and p.grad.abs().sum() > 0 for p in deltas.values())
+    model.save_pretrained(tmp_path / "a")
+    import json
+
+    saved = json.loads((tmp_path / "a" / "adapter_config.json").read_text())
+    assert saved["trainable_token_indices"] == {"embed_tokens": ids, "lm_head": ids}
