@@ -8,12 +8,15 @@ not share a process). The model is a random-init Pixtral-12B of the exact archit
     python benchmarks/gpu_train.py                     # full size, needs CUDA (+ unsloth)
     python benchmarks/gpu_train.py --quick             # tiny Pixtral on the CPU (smoke test)
     python benchmarks/gpu_train.py --stacks engine --workloads full --objective kto
-    (on the GPU machine, after `. .gpusite/use-site.sh`: add --tokenizer-dir .gpusite/pixtok)
+    (on the GPU machine, after `. .gpusite/use-site.sh`: add --tokenizer-dir .gpusite/pixtok
+     --out-dir runs/gpu_train, a git-ignored folder kept between calls on a warm machine)
 
 Stacks: (a) ``engine``: synapse_core.training.Engine as the app runs it (worker thread,
 events, telemetry), SFT/KTO through TRL, Unsloth backend; (b) ``bare_unsloth``: a hand
 loop over FastVisionModel with PagedAdamW8bit; (c) ``hf_peft``: transformers + PEFT +
-bitsandbytes 4-bit, SDPA, gradient checkpointing. Workloads: ``full`` rows of exactly
+bitsandbytes 4-bit, SDPA, gradient checkpointing; all with LoRA r 16 / alpha 32 / dropout 0 on
+the language layers and PagedAdamW8bit; ``engine_resume`` stops the engine half-way, resumes
+it and compares its curve with ``engine``'s. Workloads: ``full`` rows of exactly
 --seq tokens, and ``varlen`` (engine only): the bundled sample data repeated, packed.
 tokens/s = median over timed steps after --warmup, counting non-pad tokens; peak = torch's
 max allocated. Prints a table and one JSON line; writes benchmarks/results/gpu_train.json.
@@ -120,6 +123,7 @@ def run_engine(a: argparse.Namespace) -> dict:
     cfg = RunConfig()
     cfg.model.name_or_path = a.model_dir
     cfg.model.max_seq_length = a.seq
+    cfg.lora.lora_dropout = 0.0  # as the bare loops (and Unsloth's fast LoRA path)
     t = cfg.training
     t.objective = a.objective
     t.max_steps = a.steps
