@@ -83,6 +83,13 @@ def make_model(out: Path, quick: bool, tokenizer_dir: str | None) -> None:
     model.resize_token_embeddings(len(tok), pad_to_multiple_of=64)
     model.save_pretrained(out, max_shard_size="5GB")
     tok.save_pretrained(out)
+    try:  # FastVisionModel loads an AutoProcessor; the processor needs torchvision
+        from transformers import PixtralImageProcessor, PixtralProcessor
+
+        PixtralProcessor(image_processor=PixtralImageProcessor(), tokenizer=tok,
+                         patch_size=16).save_pretrained(out)
+    except Exception as e:  # said aloud: the Unsloth stacks may then fail to load
+        print(f"processor not saved: {e!r}"[:300], file=sys.stderr)
 
 
 # -- rows -------------------------------------------------------------------------------------
