@@ -14,7 +14,8 @@ from synapse_core.telemetry.events import TelemetryUnavailable
 from synapse_core.training.engine import Engine
 from synapse_core.training.events import (CheckpointSaved, ModelLoaded, PreviewGenerated,
                                           RunStarted, StepLogged, TrainingFailed,
-                                          TrainingFinished, event_from_dict)
+                                          TrainingFinished, TrainingPaused, TrainingResumed,
+                                          event_from_dict)
 from synapse_core.training.rundir import list_runs, load_metrics, read_state
 
 SYSTEM = {"role": "system", "content": "You are Professor Synapse."}
@@ -215,8 +216,9 @@ def test_nan_loss_fails_as_nan(tiny_model_dir, tmp_path):
     assert len(sink.of(StepLogged)) == 1  # the bad step is still on the chart
 
 
-def test_manual_checkpoint_and_stop(tiny_model_dir, tmp_path):
-    """checkpoint_now saves mid-run; stop saves and ends within one step."""
+def test_pause_checkpoint_and_stop(tiny_model_dir, tmp_path):
+    """pause blocks between steps until resumed; checkpoint_now saves mid-run; stop saves
+    and ends within one step."""
     from synapse_core.events import CallbackSink
     from synapse_core.training.control import RunControl
 
@@ -229,6 +231,9 @@ def test_manual_checkpoint_and_stop(tiny_model_dir, tmp_path):
         seen.append(e)
         if isinstance(e, StepLogged) and e.step == 1:
             control.checkpoint()
+            control.pause()
+        if isinstance(e, TrainingPaused):
+            control.resume()  # from the sink: the engine thread then leaves its wait
         if isinstance(e, StepLogged) and e.step == 2:
             control.stop("user")
 
@@ -237,6 +242,9 @@ def test_manual_checkpoint_and_stop(tiny_model_dir, tmp_path):
     assert isinstance(result, TrainingFinished) and result.stopped and result.reason == "user"
     saves = [(e.step, e.reason) for e in seen if isinstance(e, CheckpointSaved)]
     assert saves == [(2, "manual"), (3, "user")]
+    kinds = [type(e).__name__ for e in seen]
+    assert kinds.index("TrainingPaused") + 1 == kinds.index("TrainingResumed")
+    assert [e.step for e in seen if isinstance(e, (TrainingPaused, TrainingResumed))] == [2, 2]
     assert result.step == 3
     assert (tmp_path / "run" / "checkpoints" / "checkpoint-3" / "trainer_state.json").is_file()
     assert read_state(tmp_path / "run")["state"] == "stopped"
