@@ -15,7 +15,8 @@ import traceback
 from pathlib import Path
 from typing import Any
 
-from synapse_core.config import ConfigError, RunConfig, load_config, validate, write_config
+from synapse_core.config import (DEMO_MODEL, ConfigError, RunConfig, config_from_dict,
+                                 load_config, validate, write_config)
 from synapse_core.events import Event, EventSink, LogLine, NullSink
 from synapse_core.telemetry.events import TelemetrySampled
 from synapse_core.training import rundir as rd
@@ -96,6 +97,7 @@ class Engine:
         try:
             if self._config_error is not None:
                 raise self._config_error
+            self.config = absolute_paths(self.config)
             self.rundir = self._open_run_dir()
             self.rundir.write_state(state="starting", objective=self.config.training.objective,
                                  model=self.config.model.name_or_path)
@@ -300,6 +302,21 @@ class Engine:
         batches = math.ceil(len(trainer.train_dataset) / args.per_device_train_batch_size)
         per_epoch = max(batches // args.gradient_accumulation_steps, 1)
         return int(math.ceil(per_epoch * args.num_train_epochs))
+
+
+def absolute_paths(cfg: RunConfig) -> RunConfig:
+    """A copy of ``cfg`` whose relative paths (data, model folder, runs) are made absolute
+    against the config file's folder, so the run.toml written into the run folder still
+    points at the same files when a resume or an export reads it from there."""
+    d = cfg.to_dict()
+    for section, key in (("data", "path"), ("data", "decisions_path"),
+                         ("training", "runs_dir")):
+        if d[section][key]:
+            d[section][key] = str(cfg.resolve_path(d[section][key]))
+    name = d["model"]["name_or_path"]
+    if name != DEMO_MODEL and cfg.resolve_path(name).is_dir():
+        d["model"]["name_or_path"] = str(cfg.resolve_path(name))
+    return config_from_dict(d, source=cfg.source)
 
 
 def _load_default_adapter(model: Any, checkpoint: Path) -> None:

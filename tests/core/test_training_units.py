@@ -155,3 +155,21 @@ def test_resume_without_config_fails_as_event(tmp_path):
     assert isinstance(result, TrainingFailed) and result.kind == "config"
     assert "config file not found" in result.message
     assert sink.events[-1] is result
+
+
+def test_run_config_paths_made_absolute(tmp_path):
+    """run.toml lives in the run folder: relative paths must not change meaning there."""
+    from synapse_core.config import RunConfig, load_config, write_config
+    from synapse_core.training.engine import absolute_paths
+
+    (tmp_path / "models" / "m").mkdir(parents=True)
+    cfg = RunConfig()
+    cfg.data.path, cfg.model.name_or_path = "data.jsonl", "models/m"
+    write_config(cfg, tmp_path / "cfg.toml")
+    cfg = absolute_paths(load_config(tmp_path / "cfg.toml"))
+    assert cfg.data.path == str(tmp_path / "data.jsonl")
+    assert cfg.model.name_or_path == str(tmp_path / "models" / "m")
+    assert cfg.training.runs_dir == str(tmp_path / "runs")
+    cfg.model.name_or_path = "org/model-id"  # a hub id stays as written
+    assert absolute_paths(cfg).model.name_or_path == "org/model-id"
+    assert absolute_paths(RunConfig()).model.name_or_path == "demo"
