@@ -12,12 +12,14 @@ import hashlib
 import json
 import threading
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any, Iterator
 
 from synapse_core.data.banned import BannedMatcher, matcher_from_config
 from synapse_core.data.events import DatasetLoaded, DatasetLoadFailed, DatasetLoadProgressed
-from synapse_core.data.parallel import default_workers, iter_parallel, long_line_reason
+from synapse_core.data.parallel import (default_workers, from_summary, iter_parallel,
+                                         long_line_reason, parse_line_summary, rebuild_record)
 from synapse_core.data.records import BadLine, Record
 from synapse_core.data.rows import RowError, build_record
 from synapse_core.events import EventSink
@@ -107,7 +109,7 @@ def iter_rows(path: str | Path, config: Any, *, stop: threading.Event | None = N
             items: Iterator[tuple[int, Record | BadLine | None]] = iter_parallel(
                 fh, spath, config, workers, stop, with_reasons)
         else:
-            items = _iter_serial(_read_lines(fh, limit), spath, config)
+            items = _iter_serial(_read_lines(fh, limit), spath, config, with_reasons)
         for n, (offset, item) in enumerate(items, 1):
             if item is not None:
                 any_row = True
@@ -160,13 +162,22 @@ def _read_lines(fh: Any, limit: int) -> Iterator[tuple[int, int, int, bytes | No
 
 
 def _iter_serial(lines: Iterator[tuple[int, int, int, bytes | None, str]], path: str,
-                 config: Any) -> Iterator[tuple[int, Record | BadLine | None]]:
+                 config: Any, full: bool) -> Iterator[tuple[int, Record | BadLine | None]]:
+    """Score in this process: full Records with ``full``, else summaries whose detail is
+    rebuilt from the line when read (as the workers do)."""
     matcher = matcher_from_config(config)
     for line, start, end, data, reason in lines:
         if data is None:
             yield end, BadLine(path, line, reason)
-        else:
+        elif full:
             yield end, parse_line(data, line, path, config, matcher, start)
+        else:
+            res = parse_line_summary(data, line, path, config, matcher, start)
+            if res is None or isinstance(res, str):
+                yield end, res and BadLine(path, line, res)
+            else:
+                yield end, from_summary(line, start, res, partial(
+                    rebuild_record, data, line, path, config, matcher, start))
 
 
 def _load_dataset(p: Path) -> Any:

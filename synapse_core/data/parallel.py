@@ -18,6 +18,7 @@ so rows and bad lines keep file order.
 
 from __future__ import annotations
 
+import json
 import multiprocessing
 import os
 import sys
@@ -29,6 +30,7 @@ from functools import partial
 from typing import Any, Iterator
 
 from synapse_core.data.banned import BannedMatcher, matcher_from_config
+from synapse_core.data.fastrow import summarize
 from synapse_core.data.records import BadLine, BannedMatch, Record
 
 BLOCK_BYTES = 1 << 20
@@ -36,6 +38,7 @@ BLOCK_BYTES = 1 << 20
 
 _WORKER: dict[str, Any] = {}
 _MAIN_LOCK = threading.Lock()
+_INVALID = object()
 
 
 def default_workers() -> int:
@@ -81,11 +84,30 @@ def long_line_reason(size: int, limit: int) -> str:
     return f"line is {size} bytes, over data.max_line_bytes={limit}"
 
 
+def parse_line_summary(data: bytes, line: int, path: str, config: Any, matcher: BannedMatcher,
+                       offset: int, with_reasons: bool = False) -> tuple | str | None:
+    """``load.parse_line`` as a summary: None for a blank line, the reason for a bad one, else
+    the summary tuple (from ``fastrow.summarize``, or from the reference Record when the row
+    needs it or ``with_reasons`` asks for the reasons)."""
+    from synapse_core.data.load import content_hash, parse_line
+
+    if not with_reasons:
+        try:
+            obj = json.loads(data.decode("utf-8"))
+        except (ValueError, RecursionError):  # parse_line words the reason
+            obj = _INVALID
+        if obj is not _INVALID:
+            s = summarize(obj, config, matcher, content_hash(data.strip()))
+            if s is not None:
+                return s
+    item = parse_line(data, line, path, config, matcher, offset)
+    return (None if item is None else item.reason if isinstance(item, BadLine)
+            else summary(item, with_reasons))
+
+
 def _score_block(task: tuple[int, int, bytes]) -> list[tuple[int, int, int, Any]]:
     """``(line, start, end, summary | reason | None)`` for every line of a block of whole
     lines (the same checks, in the same order, as the single-process reader)."""
-    from synapse_core.data.load import parse_line
-
     line, offset, block = task
     config, matcher, path = _WORKER["config"], _WORKER["matcher"], _WORKER["path"]
     with_reasons = _WORKER["with_reasons"]
@@ -102,10 +124,8 @@ def _score_block(task: tuple[int, int, bytes]) -> list[tuple[int, int, int, Any]
         else:
             if line == 1 and data.startswith(b"\xef\xbb\xbf"):
                 data = data[3:]
-            item = parse_line(data, line, path, config, matcher, offset + pos)
-            out.append((line, offset + pos, offset + end,
-                        None if item is None else item.reason if isinstance(item, BadLine)
-                        else summary(item, with_reasons)))
+            out.append((line, offset + pos, offset + end, parse_line_summary(
+                data, line, path, config, matcher, offset + pos, with_reasons)))
         line += 1
         pos = end
     return out
@@ -150,8 +170,9 @@ def _read_blocks(fh: Any, limit: int) -> Iterator[tuple[int, int, bytes | None, 
             buf = rest
 
 
-def _detail(data: bytes, line: int, path: str, config: Any, matcher: BannedMatcher,
+def rebuild_record(data: bytes, line: int, path: str, config: Any, matcher: BannedMatcher,
             offset: int) -> Record:
+    """The full Record of a line that was scored as a summary (its lazy detail)."""
     from synapse_core.data.load import parse_line
 
     item = parse_line(data, line, path, config, matcher, offset)
@@ -205,7 +226,7 @@ def iter_parallel(fh: Any, path: str, config: Any, workers: int, stop: Any = Non
                     if line == 1 and data.startswith(b"\xef\xbb\xbf"):
                         data = data[3:]
                     yield end, from_summary(line, start, res, partial(
-                        _detail, data, line, path, config, matcher, start))
+                        rebuild_record, data, line, path, config, matcher, start))
             if stop is not None and stop.is_set():
                 return
 

@@ -122,38 +122,50 @@ def reasoning_quality(reasonings: Sequence[Reasoning | None]) -> tuple[float, li
     return round(sum(scores) / len(scores), 4), reasons
 
 
+def reasoning_terms(have: int, valid: int, bad: int, steps: Sequence[tuple[int, Sequence[int]]],
+                    n_logic: int, both: int, n_problems: int) -> tuple[float, ...]:
+    """The five terms of one answer's reasoning quality and the count of chain steps whose
+    ``depends_on`` all point at earlier steps: ``(completeness, triplets, chain, ok, logic,
+    clean)``. ``have`` is how many of the five sections are present, ``steps`` the
+    ``(index, depends_on)`` of each step, ``both`` the logic items with both sym and nat."""
+    completeness = 0.25 * have / 5
+    tri = 0.25 * min(1.0, valid / 3) * (valid / (valid + bad) if valid + bad else 0.0)
+    chain = 0.0
+    ok = 0
+    if steps:
+        known: set[int] = set()
+        for index, deps in steps:
+            if all(d in known for d in deps):
+                ok += 1
+            known.add(index)
+        chain = 0.2 * min(1.0, len(steps) / 3) * ok / len(steps)
+    logic = 0.2 * min(1.0, n_logic / 2) * both / n_logic if n_logic else 0.0
+    clean = max(0.0, 0.1 - 0.025 * n_problems)
+    return completeness, tri, chain, ok, logic, clean
+
+
 def _one_reasoning(r: Reasoning) -> tuple[float, list[str]]:
     why: list[str] = []
     parts = {"goal": bool(r.goal), "progress": bool(r.done or r.now), "kg": bool(r.triplets),
              "logic": bool(r.logic), "chain": bool(r.steps)}
     have = sum(parts.values())
-    completeness = 0.25 * have / len(parts)
+    valid, bad = len(r.triplets), len(r.malformed_triplets)
+    both = sum(1 for li in r.logic if li.sym and li.nat)
+    completeness, tri, chain, ok, logic, clean = reasoning_terms(
+        have, valid, bad, [(st.index, st.depends_on) for st in r.steps], len(r.logic), both,
+        len(r.problems))
     missing = [k for k, v in parts.items() if not v]
     why.append(f"+{completeness:.3g}/0.25 schema: {have}/5 sections"
                + (f" (missing {', '.join(missing)})" if missing else ""))
-    valid, bad = len(r.triplets), len(r.malformed_triplets)
-    tri = 0.25 * min(1.0, valid / 3) * (valid / (valid + bad) if valid + bad else 0.0)
     why.append(f"+{tri:.3g}/0.25 triplets: {valid} valid, {bad} malformed (3+ valid = full)")
-    chain = 0.0
     if r.steps:
-        known: set[int] = set()
-        ok = 0
-        for st in r.steps:
-            if all(d in known for d in st.depends_on):
-                ok += 1
-            known.add(st.index)
-        chain = 0.2 * min(1.0, len(r.steps) / 3) * ok / len(r.steps)
         why.append(f"+{chain:.3g}/0.2 chain: {len(r.steps)} steps, {len(r.steps) - ok} with "
                    "depends_on pointing at no earlier step")
     else:
         why.append("+0/0.2 chain: no steps")
-    logic = 0.0
     if r.logic:
-        both = sum(1 for li in r.logic if li.sym and li.nat)
-        logic = 0.2 * min(1.0, len(r.logic) / 2) * both / len(r.logic)
         why.append(f"+{logic:.3g}/0.2 logic: {len(r.logic)} items, {both} with both sym and nat")
     else:
         why.append("+0/0.2 logic: no items")
-    clean = max(0.0, 0.1 - 0.025 * len(r.problems))
     why.append(f"+{clean:.3g}/0.1 parse: {len(r.problems)} problem(s)")
     return completeness + tri + chain + logic + clean, why

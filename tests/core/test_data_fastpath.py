@@ -1,9 +1,10 @@
 """The fast paths give exactly what the reference paths give.
 
-* the parallel loader (worker processes, compact summaries, lazily rebuilt detail) against the
-  single-process loader, on the bundled demo data and on the benchmark's generated rows (plus
-  bad, blank, over-long and BOM lines): every field ``synapse score`` writes, the bad lines,
-  the order, the lazily rebuilt conversation, and the table's summary;
+* the summary path (``fastrow.summarize``, lazily rebuilt detail), in this process and in worker
+  processes, against the reference path (``rows.build_record`` in this process), on the
+  bundled demo data and on the benchmark's generated rows (plus bad, blank, over-long and BOM
+  lines): every field ``synapse score`` writes, the bad lines, the order, the rebuilt
+  conversation, reasons and raw row, and the table's columns;
 * the one-pass reader of canonical reasoning blocks against the tolerant parser, on every
   block of those rows.
 """
@@ -63,8 +64,18 @@ def _out(item: Record | BadLine) -> str:
     return json.dumps(scored_row(item), ensure_ascii=False, sort_keys=True)
 
 
+def _reference(path: Path, config: RunConfig) -> list[Record | BadLine]:
+    """The reference path: full Records built by ``rows.build_record`` in this process."""
+    out = list(iter_rows(path, config, workers=1, with_reasons=True))
+    assert all(r._detail is None and r._messages is not None for r in out
+               if isinstance(r, Record))
+    return out
+
+
 def _assert_same(path: Path, config: RunConfig) -> list[Record | BadLine]:
-    ref = list(iter_rows(path, config, workers=1))
+    ref = _reference(path, config)
+    serial = list(iter_rows(path, config, workers=1))
+    assert [_out(x) for x in serial] == [_out(x) for x in ref]
     fast = list(iter_rows(path, config, workers=2))
     assert [_out(x) for x in fast] == [_out(x) for x in ref]
     refs = [r for r in ref if isinstance(r, Record)]
@@ -105,7 +116,7 @@ def test_parallel_matches_single_process_on_demo_data() -> None:
 def test_parallel_with_reasons_and_stop(bench_file: Path) -> None:
     config = _config()
     fast = list(iter_rows(bench_file, config, workers=2, with_reasons=True))
-    ref = list(iter_rows(bench_file, config, workers=1))
+    ref = _reference(bench_file, config)
     assert [_out(x) for x in fast] == [_out(x) for x in ref]
     stop = threading.Event()
     seen = []
@@ -131,7 +142,8 @@ def test_parallel_block_edges_and_spawned_workers(tmp_path: Path,
     path.write_bytes(b"\xef\xbb\xbf" + "\n".join(rows).encode("utf-8"))
     config = RunConfig()
     config.data.max_line_bytes = 800
-    ref = [_out(x) for x in iter_rows(path, config, workers=1)]
+    ref = [_out(x) for x in _reference(path, config)]
+    assert [_out(x) for x in iter_rows(path, config, workers=1)] == ref
     assert sum(x.startswith("BAD") and "over data.max_line_bytes=800" in x for x in ref) == 3
     assert [_out(x) for x in iter_rows(path, config, workers=2)] == ref
     got: list[str] = []
