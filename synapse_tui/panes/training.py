@@ -2,7 +2,7 @@
 
 The engine (``synapse_core.training.engine.Engine``) runs in a worker thread and reports
 through a ``MessageSink``; every event arrives here as a ``CoreEvent`` on the UI thread. Event
-handlers only append to plain lists and set a dirty flag; a 10 Hz timer redraws the charts
+handlers only append to plain lists and set a dirty flag; a 5 Hz timer redraws the charts
 and the progress line, so a run logging hundreds of steps a second keeps the UI responsive
 and still gets every step onto the chart.
 """
@@ -16,9 +16,9 @@ from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import Grid, Horizontal, Vertical, VerticalScroll
+from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.reactive import reactive
-from textual.widgets import Button, RichLog
+from textual.widgets import Button, RichLog, Static
 from textual.worker import Worker, WorkerCancelled, WorkerFailed, WorkerState
 
 from synapse_core.config import RunConfig
@@ -44,8 +44,9 @@ ACTIVE_STATES = ("loading", "training", "paused", "stopping")
 LEVEL_VARIABLES = {"warning": "warning", "error": "error", "success": "success"}
 """Log level -> theme variable that colours its lines."""
 
-REDRAW_INTERVAL_S = 0.1
-"""Charts and the progress line redraw at most this often (10 Hz)."""
+REDRAW_INTERVAL_S = 0.2
+"""Charts and the progress line redraw at most this often (5 Hz): one chart frame costs
+~10-20 ms of plotext + ANSI decoding on a busy 2-core machine, and keys must stay snappy."""
 
 
 class TrainingPane(Vertical):
@@ -55,10 +56,15 @@ class TrainingPane(Vertical):
     TrainingPane { height: 1fr; }
     TrainingPane #train-controls { height: auto; }
     TrainingPane #train-controls Button { margin-right: 1; }
-    TrainingPane #train-plots { grid-size: 2 2; height: 2fr; min-height: 10; }
+    TrainingPane #train-plots { height: 2fr; min-height: 10; }
+    TrainingPane #curve-row, TrainingPane #gpu-row { height: 1fr; }
+    TrainingPane #gpu-note { height: 1; padding: 0 1; color: $text-muted; display: none; }
+    TrainingPane.-no-gpu #gpu-row { display: none; }
+    TrainingPane.-no-gpu #gpu-note { display: block; }
     TrainingPane #train-bottom { height: 1fr; min-height: 6; }
     TrainingPane #train-info { width: 1fr; border: round $panel; padding: 0 1; }
     TrainingPane #train-log { width: 1fr; border: round $panel; }
+    TrainingPane.-charts-only #train-bottom { display: none; }
     """
 
     BINDINGS = [
@@ -75,6 +81,8 @@ class TrainingPane(Vertical):
                 tooltip="Continue the opened run from its last checkpoint"),
         Binding("e", "export", "Export", id="export-run",
                 tooltip="Queue a GGUF export of the finished or opened run"),
+        Binding("l", "toggle_details", "Details", id="toggle-training-details",
+                tooltip="Hide or show the facts and log, giving the charts the room"),
     ]
 
     can_focus = True
@@ -110,13 +118,16 @@ class TrainingPane(Vertical):
             yield Button("Open run", id="btn-open", compact=True, tooltip="Show a past run (o)")
             yield Button("Export", id="btn-export", compact=True, tooltip="Queue a GGUF export (e)")
         yield TrainProgress(id="train-progress")
-        with Grid(id="train-plots"):
-            yield SeriesPlot("loss", id="plot-loss")
-            yield SeriesPlot("learning rate", id="plot-lr")
-            yield SeriesPlot("GPU memory (GiB)", xlabel="seconds", id="plot-gpu-mem",
-                             empty="GPU telemetry: waiting for a run")
-            yield SeriesPlot("GPU utilisation (%)", xlabel="seconds", id="plot-gpu-util",
-                             empty="GPU telemetry: waiting for a run")
+        with Vertical(id="train-plots"):
+            with Horizontal(id="curve-row"):
+                yield SeriesPlot("loss", id="plot-loss")
+                yield SeriesPlot("learning rate", id="plot-lr")
+            with Horizontal(id="gpu-row"):
+                yield SeriesPlot("GPU memory (GiB)", xlabel="seconds", id="plot-gpu-mem",
+                                 empty="GPU telemetry: waiting for a run")
+                yield SeriesPlot("GPU utilisation (%)", xlabel="seconds", id="plot-gpu-util",
+                                 empty="GPU telemetry: waiting for a run")
+            yield Static("", id="gpu-note")
         with Horizontal(id="train-bottom"):
             with VerticalScroll(id="train-info"):
                 yield ModelFacts(id="train-facts")
@@ -242,8 +253,7 @@ class TrainingPane(Vertical):
         last = self.series.steps[-1] if self.series.steps else 0
         total = int(state.get("total_steps", 0) or 0)
         progress = self.query_one(TrainProgress)
-        progress.show(last, total or last, float(rows[-1].get("epoch", 0.0)) if rows else 0.0,
-                      None, None)
+        progress.fraction = last / total if total else None
         progress.show_text(f"past run {run_dir.name}: {len(self.series.steps)} logged steps, "
                            f"state {self._opened_state}")
         self.query_one(ModelFacts).show_text(f"past run {run_dir}")
@@ -265,6 +275,7 @@ class TrainingPane(Vertical):
             if self.state == "loading":
                 self._set_state("training")
         elif isinstance(ev, TelemetrySampled):
+            self.remove_class("-no-gpu")
             self.series.add_telemetry(ev)
             self._dirty = True
         elif isinstance(ev, LogLine):
@@ -288,6 +299,9 @@ class TrainingPane(Vertical):
             text = f"GPU telemetry: not available — {ev.reason}"
             for plot in self.query(SeriesPlot).filter("#plot-gpu-mem, #plot-gpu-util"):
                 plot.set_empty_text(text)
+            # One line instead of two empty charts: the curves get the room.
+            self.query_one("#gpu-note", Static).update(text)
+            self.add_class("-no-gpu")
             self._log(text, "warning")
             self._dirty = True
         elif isinstance(ev, CheckpointSaved):
@@ -423,6 +437,9 @@ class TrainingPane(Vertical):
     def action_resume_run(self) -> None:
         if self.state == "viewing" and self.run_dir:
             self.start(resume_from=self.run_dir)
+
+    def action_toggle_details(self) -> None:
+        self.toggle_class("-charts-only")
 
     def action_export(self) -> None:
         if not self._exportable():

@@ -73,6 +73,7 @@ class ObjectiveMetrics(Static):
 
     def __init__(self, id: str | None = None) -> None:
         super().__init__("objective metrics: none yet", id=id)
+        self._keys: list[str] = []
 
     def show(self, metrics: dict[str, float], grad_norm: float | None = None) -> None:
         """Show ``metrics`` sorted by name (plus the gradient norm when known)."""
@@ -82,7 +83,12 @@ class ObjectiveMetrics(Static):
         if not items:
             self.update("objective metrics: none reported")
             return
-        self.update("  ".join(f"{escape(k)} [b]{v:.4g}[/b]" for k, v in items.items()))
+        # Same names as last time: same size, so a repaint will do (a layout of the whole
+        # screen at the panel's 10 Hz would cost more than the rest of the redraw).
+        same_keys = list(items) == self._keys
+        self._keys = list(items)
+        self.update("  ".join(f"{escape(k)} [b]{v:.4g}[/b]" for k, v in items.items()),
+                    layout=not same_keys)
 
 
 class PreviewView(Static):

@@ -1,47 +1,66 @@
-"""Step/epoch progress with tokens per second and the ETA."""
+"""Step/epoch progress with tokens per second and the ETA, on one line.
+
+Drawn by ``render`` from plain state and refreshed with a repaint only: a ``Label`` or a
+``ProgressBar`` update asks for a layout of the whole screen, which at the panel's 10 Hz
+redraw cost more than everything else together (see benchmarks/ui_latency.py).
+"""
 
 from __future__ import annotations
 
-from textual.app import ComposeResult
-from textual.containers import Horizontal
-from textual.widgets import Label, ProgressBar
+from textual.content import Content
+from textual.widget import Widget
 
 from synapse_tui.widgets.train_series import format_eta
 
+BAR_WIDTH = 32
+"""Cells of the bar; the facts take the rest of the line."""
 
-class TrainProgress(Horizontal):
-    """A progress bar over optimizer steps and a line of facts about the pace."""
+
+class TrainProgress(Widget):
+    """``━━━━━━━╸──────  42%  step 84/200  epoch 1.26  5,120 tok/s  ETA 3m07s``."""
 
     DEFAULT_CSS = """
     TrainProgress {
         height: 1;
-    }
-    TrainProgress ProgressBar {
-        width: 40;
-    }
-    TrainProgress #progress-facts {
         width: 1fr;
-        color: $text-muted;
     }
     """
 
-    def compose(self) -> ComposeResult:
-        yield ProgressBar(total=100, show_eta=False, id="progress-bar")
-        yield Label("no run", id="progress-facts")
+    def __init__(self, id: str | None = None) -> None:
+        super().__init__(id=id)
+        self.fraction: float | None = None
+        """Share of steps done (None: no bar, only the text)."""
+        self.text = "no run"
+        """The facts after the bar."""
 
     def show(self, step: int, total: int, epoch: float, tokens_per_s: float | None,
              eta_s: float | None) -> None:
         """Show the position of the run."""
-        bar = self.query_one(ProgressBar)
-        bar.update(total=max(total, 1), progress=min(step, max(total, 1)))
+        self.fraction = min(1.0, step / total) if total > 0 else 0.0
         tps = "-" if tokens_per_s is None else f"{tokens_per_s:,.0f}"
-        self.query_one("#progress-facts", Label).update(
-            f" step {step}/{total}  epoch {epoch:.2f}  {tps} tok/s  ETA {format_eta(eta_s)}")
+        self.text = (f"step {step}/{total}  epoch {epoch:.2f}  {tps} tok/s  "
+                     f"ETA {format_eta(eta_s)}")
+        self.refresh()
 
     def show_text(self, text: str) -> None:
         """Show a line instead of the pace (no run, loading, a past run)."""
-        self.query_one("#progress-facts", Label).update(f" {text}")
+        self.text = text
+        self.refresh()
 
     def reset(self) -> None:
-        """Back to an empty bar (not the animated indeterminate one: it repaints forever)."""
-        self.query_one(ProgressBar).update(total=100, progress=0)
+        """Back to an empty bar."""
+        self.fraction = 0.0
+        self.text = ""
+        self.refresh()
+
+    def render(self) -> Content:
+        parts: list[str | tuple[str, str]] = []
+        if self.fraction is not None:
+            done = self.fraction * BAR_WIDTH
+            full = int(done)
+            half = "╸" if done - full >= 0.5 and full < BAR_WIDTH else ""
+            parts.append(("━" * full + half, "$primary"))
+            parts.append(("─" * (BAR_WIDTH - full - len(half)), "$panel-lighten-2"))
+            parts.append(f" {self.fraction * 100:3.0f}%  ")
+        parts.append((self.text, "$text-muted"))
+        return Content.assemble(*parts)

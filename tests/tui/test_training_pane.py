@@ -9,7 +9,7 @@ import pytest
 from textual.worker import WorkerFailed
 
 from textual.app import App, ComposeResult
-from textual.widgets import Label, RichLog
+from textual.widgets import RichLog
 
 from synapse_core.config import RunConfig
 from synapse_core.events import LogLine
@@ -22,6 +22,7 @@ from synapse_tui.bridge import MessageSink
 from synapse_tui.messages import ExportRequested, RunStateChanged
 from synapse_tui.panes.training import TrainingPane
 from synapse_tui.widgets.plots import SeriesPlot
+from synapse_tui.widgets.train_progress import TrainProgress
 from synapse_tui.widgets.train_series import StepClock, downsample_minmax, format_eta
 
 STEPS = 600
@@ -93,7 +94,7 @@ async def test_every_step_reaches_the_chart(tmp_path) -> None:
         assert app.query_one("#plot-lr", SeriesPlot).point_count("lr") == STEPS
         # 600 events were drawn in far fewer redraws (the 10 Hz throttle), but drawn.
         assert 1 <= loss_plot.redraws < STEPS
-        facts = str(app.query_one("#progress-facts", Label).render())
+        facts = app.query_one(TrainProgress).text
         assert f"step {STEPS}/{STEPS}" in facts and "1,234 tok/s" in facts
         assert "rewards/chosen" in str(app.query_one("#train-metrics").render())
         info = str(app.query_one("#train-facts").render())
@@ -142,7 +143,7 @@ async def test_open_past_run_shows_its_curves(tmp_path) -> None:
         assert pane.state == "viewing"
         assert pane.series.steps == list(range(1, 31))
         assert app.query_one("#plot-loss", SeriesPlot).point_count("loss") == 30
-        assert "30 logged steps" in str(app.query_one("#progress-facts", Label).render())
+        assert "30 logged steps" in app.query_one(TrainProgress).text
         # a stopped run can be resumed (binding shown) and exported
         assert pane.check_action("resume_run", ()) is True
         pane.focus()

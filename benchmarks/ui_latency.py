@@ -1,0 +1,181 @@
+"""Key press -> repaint latency of the app while training events stream in.
+
+Method: the whole app runs headless (``App.run_test``, 120x40) on the training tab. A thread
+plays the engine: it emits ``StepLogged`` events at a steady rate (default 100/s, plus a log
+line every 10 steps) through the real bridge (``MessageSink``) into the training pane. The
+benchmark then presses ``l`` (toggle the details area, a visible layout change) N times, one
+press every ~100 ms. For each press it posts the key event the way the terminal driver
+does and records the time until the first screen update (``App._display``, called for every
+compositor update even headless) that shows the toggled state. That interval is key ->
+handler -> layout -> compositor, i.e. what a user would wait for, minus the terminal's own
+write. It also checks that every emitted step reached the chart (no dropped points).
+
+Prints human-readable lines, then one JSON object as the last line.
+Usage: ``python benchmarks/ui_latency.py [--quick] [--rate 100] [--presses 100]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import math
+import os
+import statistics
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+from textual import events
+
+from synapse_core.config import RunConfig
+from synapse_core.events import LogLine
+from synapse_core.telemetry.events import TelemetryUnavailable
+from synapse_core.training.events import RunStarted, StepLogged
+from synapse_tui.app import SynapseApp
+from synapse_tui.bridge import MessageSink
+from synapse_tui.panes.training import TrainingPane
+
+TARGET_P95_MS = 50.0
+
+
+def emit_steps(sink: MessageSink, rate: float, stop: threading.Event, count: list[int]) -> None:
+    """Play an engine logging ``rate`` steps per second until ``stop`` (paced by Event.wait)."""
+    total = 1_000_000
+    sink.emit(RunStarted(run_dir="(benchmark)", objective="kto", model="demo", total_steps=total,
+                         num_train_epochs=3.0, train_rows=300))
+    sink.emit(TelemetryUnavailable(reason="no NVIDIA GPU (what the engine says on a CPU)"))
+    start = time.perf_counter()
+    step = 0
+    while not stop.is_set():
+        step += 1
+        sink.emit(StepLogged(step=step, total_steps=total, epoch=step / 1000,
+                             loss=2.0 / (1 + 0.001 * step) + 0.05 * math.sin(step / 7),
+                             learning_rate=5e-7, grad_norm=0.4, tokens_per_s=5000.0,
+                             metrics={"rewards/chosen": 0.1, "kl": 0.02}))
+        if step % 10 == 0:
+            sink.emit(LogLine(message=f"step {step}"))
+        count[0] = step
+        delay = start + step / rate - time.perf_counter()
+        if delay > 0:
+            stop.wait(delay)
+
+
+def percentile(values: list[float], q: float) -> float:
+    """Nearest-rank percentile (q in 0..100)."""
+    ordered = sorted(values)
+    rank = max(1, math.ceil(q / 100 * len(ordered)))
+    return ordered[rank - 1]
+
+
+async def measure(presses: int, rate: float) -> dict:
+    tmp = Path(tempfile.mkdtemp(prefix="synapse-bench-"))
+    cfg = RunConfig()
+    cfg.training.runs_dir = str(tmp / "runs")
+    app = SynapseApp(cfg, initial_tab="training")
+    latencies: dict[str, list[float]] = {"toggle_details": [], "focus_next": []}
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.pause(1.0)  # let the panes load the demo data first
+        pane = app.query_one(TrainingPane)
+        pane.focus()
+        await pilot.pause()
+
+        waiting: dict = {}
+        original_display = app._display
+
+        def display(screen, renderable) -> None:  # noqa: ANN001 - Textual's signature
+            original_display(screen, renderable)
+            if renderable is not None and waiting and waiting["cond"]():
+                waiting["done"].set_result(time.perf_counter())
+                waiting.clear()
+
+        app._display = display  # type: ignore[method-assign]
+
+        stop = threading.Event()
+        count = [0]
+        emitter = threading.Thread(target=emit_steps,
+                                   args=(MessageSink(pane), rate, stop, count), daemon=True)
+        emitter.start()
+        await pilot.pause(0.5)
+        t_start, n_start = time.perf_counter(), count[0]
+        for i in range(presses):
+            # Alternate a layout change that resizes the charts (worst case: both charts are
+            # re-rendered at the new size) with a focus move (repaint of two buttons).
+            kind = "toggle_details" if i % 2 == 0 else "focus_next"
+            if kind == "toggle_details":
+                if app.focused is not pane:  # the focus move may have left the pane
+                    pane.focus()
+                    await pilot.pause()
+                want = not pane.has_class("-charts-only")
+                cond = (lambda want=want: pane.has_class("-charts-only") == want)
+                key = events.Key("l", "l")
+            else:
+                before = app.focused
+                cond = (lambda before=before: app.focused is not before)
+                key = events.Key("tab", None)
+            done = asyncio.get_running_loop().create_future()
+            waiting.update(cond=cond, done=done)
+            t0 = time.perf_counter()
+            app.post_message(key)
+            try:
+                t1 = await asyncio.wait_for(done, timeout=5.0)
+            except TimeoutError:  # counted as infinite latency (a lost key), not skipped
+                waiting.clear()
+                t1 = math.inf
+            latencies[kind].append((t1 - t0) * 1000)
+            await pilot.pause(0.1)
+        t_end, n_end = time.perf_counter(), count[0]
+        stop.set()
+        emitter.join()
+        await pilot.pause(0.3)
+        emitted = count[0]
+        on_chart = len(pane.series.steps)
+    every = latencies["toggle_details"] + latencies["focus_next"]
+    result = {
+        "benchmark": "ui_latency",
+        "presses": presses,
+        "target_rate_per_s": rate,
+        "measured_rate_per_s": round((n_end - n_start) / (t_end - t_start), 1),
+        "p50_ms": round(statistics.median(every), 2),
+        "p95_ms": round(percentile(every, 95), 2),
+        "max_ms": round(max(every), 2),
+    }
+    for kind, values in latencies.items():
+        result[f"{kind}_p50_ms"] = round(statistics.median(values), 2)
+        result[f"{kind}_p95_ms"] = round(percentile(values, 95), 2)
+    result.update({
+        "steps_emitted": emitted,
+        "steps_on_chart": on_chart,
+        "target_p95_ms": TARGET_P95_MS,
+        "ok": result["p95_ms"] < TARGET_P95_MS and emitted == on_chart,
+        "load_avg_1m": round(os.getloadavg()[0], 2),
+        "cpus": os.cpu_count(),
+        "python": sys.version.split()[0],
+    })
+    return result
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--quick", action="store_true", help="30 presses (well under a minute)")
+    p.add_argument("--presses", type=int, default=100, help="key presses to time (100)")
+    p.add_argument("--rate", type=float, default=100.0, help="StepLogged events per second")
+    args = p.parse_args(argv)
+    presses = 30 if args.quick else args.presses
+    result = asyncio.run(measure(presses, args.rate))
+    print(f"{presses} presses while streaming {result['measured_rate_per_s']} steps/s: "
+          f"p50 {result['p50_ms']} ms, p95 {result['p95_ms']} ms, max {result['max_ms']} ms "
+          f"(target p95 < {TARGET_P95_MS:.0f} ms; load average {result['load_avg_1m']} "
+          f"on {result['cpus']} CPUs)")
+    for kind in ("toggle_details", "focus_next"):
+        print(f"  {kind}: p50 {result[kind + '_p50_ms']} ms, p95 {result[kind + '_p95_ms']} ms")
+    print(f"steps emitted {result['steps_emitted']}, on the chart {result['steps_on_chart']}")
+    print(json.dumps({k: (None if isinstance(v, float) and math.isinf(v) else v)
+                      for k, v in result.items()}))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
