@@ -114,6 +114,9 @@ class ModelConfig:
     dtype: str = _f("auto", "auto: bf16 where supported, else fp32 on CPU",
                     choices=("auto", "bfloat16", "float16", "float32"))
     text_only: bool = _f(True, "train the language layers only; the vision tower stays frozen")
+    decoder_only: bool = _f(False, "text-only runs of a vision model load and train its decoder "
+                            "alone (faster, lighter); the adapter is mapped back to the full "
+                            "model for merge and export")
 
 
 @dataclass

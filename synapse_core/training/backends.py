@@ -43,6 +43,7 @@ class LoadedModel:
     is_vision: bool
     seconds: float
     notes: list[str] = field(default_factory=list)
+    full_model: str = ""  # set when a vision model's decoder is trained alone
     own_gradient_checkpointing: bool = False  # Unsloth's: keep HF's switched off
 
 
@@ -96,6 +97,21 @@ def resolve_model_path(name_or_path: str) -> str:
             f"model.name_or_path: {name_or_path!r} is not a local folder and is not in the "
             f"Hugging Face cache (no download is attempted); download it first or point to "
             f"a folder ({type(e).__name__})") from e
+
+
+def model_source(cfg: RunConfig, notes: list[str]) -> tuple[str, bool, str]:
+    """(folder to load, is a vision model, the full model's folder when training its decoder
+    alone)."""
+    path = resolve_model_path(cfg.model.name_or_path)
+    is_vision = _is_vision_config(path)
+    if is_vision and cfg.model.decoder_only and cfg.model.text_only:
+        from synapse_core.training.decoder_only import extract_decoder
+
+        decoder = extract_decoder(path)
+        notes.append("decoder only: training the language model alone; the adapter is "
+                     "mapped back to the full model at the end")
+        return str(decoder), False, path
+    return path, is_vision, ""
 
 
 def _pick_dtype(cfg: RunConfig, on_cuda: bool, notes: list[str]) -> Any:
@@ -255,14 +271,14 @@ def load_model(cfg: RunConfig, *, backend: str | None = None) -> LoadedModel:
 def load_hf(cfg: RunConfig) -> LoadedModel:
     """transformers + PEFT (+ bitsandbytes 4-bit on CUDA)."""
     t0 = time.time()
-    path = resolve_model_path(cfg.model.name_or_path)
+    notes: list[str] = []
+    path, is_vision, full_model = model_source(cfg, notes)
     import torch  # heavy: only when training
     import transformers as tf
     from peft import LoraConfig, get_peft_model
 
     from synapse_core.training.chat_template import set_chat_template
 
-    notes: list[str] = []
     on_cuda = torch.cuda.is_available()
     dtype = _pick_dtype(cfg, on_cuda, notes)
     attn = _pick_attn(cfg, on_cuda, notes)
@@ -278,7 +294,6 @@ def load_hf(cfg: RunConfig) -> LoadedModel:
             load_in_4bit=True, bnb_4bit_quant_type="nf4", bnb_4bit_compute_dtype=dtype,
             bnb_4bit_use_double_quant=True)
         kwargs["device_map"] = {"": torch.cuda.current_device()}
-    is_vision = _is_vision_config(path)
     cls = tf.LlavaForConditionalGeneration if is_vision else tf.AutoModelForCausalLM
     model = cls.from_pretrained(path, **kwargs)
     tokenizer = tf.AutoTokenizer.from_pretrained(path)
@@ -307,7 +322,7 @@ def load_hf(cfg: RunConfig) -> LoadedModel:
                        dtype=str(dtype).removeprefix("torch."), attn_implementation=attn,
                        load_in_4bit=four_bit, optim=optim, added_token_ids=added,
                        experts=experts, is_vision=is_vision, seconds=time.time() - t0,
-                       notes=notes)
+                       notes=notes, full_model=full_model)
 
 
 def param_counts(model: Any) -> tuple[int, int]:

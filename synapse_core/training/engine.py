@@ -281,6 +281,11 @@ class Engine:
         adapter = run.adapter
         loaded.model.save_pretrained(str(adapter), selected_adapters=["default"])
         loaded.tokenizer.save_pretrained(str(adapter))
+        if loaded.full_model:
+            from synapse_core.training.decoder_only import adapter_to_full_model
+
+            adapter_to_full_model(adapter, loaded.full_model)
+            self.log(f"adapter mapped back to the full model {loaded.full_model}")
         stopped = callback.stopped_reason is not None
         if stopped:
             self.log(f"stopped at step {self._step} ({callback.stopped_reason}); "

@@ -16,25 +16,23 @@ import time
 from typing import Any
 
 from synapse_core.config import RunConfig
-from synapse_core.training.backends import (LoadedModel, _is_vision_config, _pick_optim,
-                                            _token_layers, add_tokens_and_resize,
-                                            attach_trainable_tokens, keep_adapters_small,
-                                            resolve_model_path)
+from synapse_core.training.backends import (LoadedModel, _pick_optim, _token_layers,
+                                            add_tokens_and_resize, attach_trainable_tokens,
+                                            keep_adapters_small, model_source)
 from synapse_core.training.moe import detect_experts
 
 
 def load_unsloth(cfg: RunConfig) -> LoadedModel:
     """Load with Unsloth and wrap with LoRA + trainable new-token rows."""
     t0 = time.time()
-    path = resolve_model_path(cfg.model.name_or_path)
+    notes: list[str] = []
+    path, is_vision, full_model = model_source(cfg, notes)
     import unsloth  # noqa: F401  # first: patches transformers/trl/peft
     import torch
     from unsloth import FastLanguageModel, FastVisionModel
 
     from synapse_core.training.chat_template import set_chat_template
 
-    notes: list[str] = []
-    is_vision = _is_vision_config(path)
     dtype = None if cfg.model.dtype == "auto" else getattr(torch, cfg.model.dtype)
     four_bit = bool(cfg.model.load_in_4bit and importlib.util.find_spec("bitsandbytes"))
     if cfg.model.load_in_4bit and not four_bit:
@@ -87,7 +85,7 @@ def load_unsloth(cfg: RunConfig) -> LoadedModel:
                        attn_implementation=attn, load_in_4bit=four_bit, optim=optim,
                        added_token_ids=added, experts=experts,
                        is_vision=is_vision, seconds=time.time() - t0, notes=notes,
-                       own_gradient_checkpointing=True)
+                       own_gradient_checkpointing=True, full_model=full_model)
 
 
 def _new_rows_get_gradients(model: Any, tokenizer: Any, ids: list[int]) -> bool:
