@@ -55,6 +55,7 @@ class EngineCallback(TrainerCallback):
         self.stopped_reason: str | None = None
         self._last_time = time.time()
         self._last_tokens = 0.0
+        self.token_counter: Any = None  # set by build_trainer when the trainer logs no tokens
 
     # -- hooks -----------------------------------------------------------------------------
 
@@ -90,6 +91,8 @@ class EngineCallback(TrainerCallback):
         loss = float(logs["loss"])
         now = time.time()
         tokens = logs.get("num_tokens")
+        if tokens is None and self.token_counter is not None:
+            tokens = self.token_counter.total
         tps = None
         if tokens is not None:
             delta = float(tokens) - self._last_tokens

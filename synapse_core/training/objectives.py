@@ -95,5 +95,39 @@ def build_trainer(cfg: RunConfig, model: Any, tokenizer: Any, rows: list[dict[st
     args = SFTConfig(packing=t.packing, packing_strategy="bfd",
                      padding_free=t.packing, assistant_only_loss=t.assistant_only_loss,
                      loss_type="nll" if wrapped_head else None, **args_kwargs)
-    return SFTTrainer(model=model, args=args, train_dataset=ds, processing_class=tokenizer,
-                      callbacks=callbacks)
+    trainer = SFTTrainer(model=model, args=args, train_dataset=ds, processing_class=tokenizer,
+                         callbacks=callbacks)
+    # SFT under Unsloth logs no num_tokens: count the collated batches' tokens ourselves so
+    # tokens/s reaches the panel on every backend
+    counter = TokenCounter(trainer.data_collator, tokenizer.pad_token_id)
+    trainer.data_collator = counter
+    for cb in callbacks:
+        if hasattr(cb, "token_counter"):
+            cb.token_counter = counter
+    return trainer
+
+
+def count_tokens(batch: Any, pad_id: int | None) -> int:
+    """Non-pad tokens in a collated batch (attention mask when there is one; a padding-free
+    packed batch has none and no pads)."""
+    mask = batch.get("attention_mask") if hasattr(batch, "get") else None
+    if mask is not None:
+        return int(mask.sum())
+    ids = batch.get("input_ids") if hasattr(batch, "get") else None
+    if ids is None:
+        return 0
+    return int((ids != pad_id).sum()) if pad_id is not None else int(ids.numel())
+
+
+class TokenCounter:
+    """Wraps a data collator and adds up the non-pad tokens of every batch it builds."""
+
+    def __init__(self, collator: Any, pad_id: int | None) -> None:
+        self.collator = collator
+        self.pad_id = pad_id
+        self.total = 0
+
+    def __call__(self, features: Any, *args: Any, **kwargs: Any) -> Any:
+        batch = self.collator(features, *args, **kwargs)
+        self.total += count_tokens(batch, self.pad_id)
+        return batch
