@@ -14,7 +14,8 @@ not share a process). The model is a random-init Pixtral-12B of the exact archit
 Stacks: (a) ``engine``: synapse_core.training.Engine as the app runs it (worker thread,
 events, telemetry), SFT/KTO through TRL, Unsloth backend; (b) ``bare_unsloth``: a hand
 loop over FastVisionModel with PagedAdamW8bit; (c) ``hf_peft``: transformers + PEFT +
-bitsandbytes 4-bit, SDPA, gradient checkpointing; all with LoRA r 16 / alpha 32 / dropout 0 on
+bitsandbytes 4-bit, SDPA, gradient checkpointing; (d) ``engine_decoder``: the engine with
+``model.decoder_only`` (Pixtral's decoder trained alone, adapter mapped back); all with LoRA r 16 / alpha 32 / dropout 0 on
 the language layers and PagedAdamW8bit; ``engine_resume`` stops the engine half-way, resumes
 it and compares its curve with ``engine``'s. Workloads: ``full`` rows of exactly
 --seq tokens, and ``varlen`` (engine only): the bundled sample data repeated, packed.
@@ -131,6 +132,7 @@ def run_engine(a: argparse.Namespace) -> dict:
     cfg.model.name_or_path = a.model_dir
     cfg.model.max_seq_length = a.seq
     cfg.lora.lora_dropout = 0.0  # as the bare loops (and Unsloth's fast LoRA path)
+    cfg.model.decoder_only = a.stack == "engine_decoder"
     t = cfg.training
     t.objective = a.objective
     t.max_steps = a.steps
@@ -288,8 +290,8 @@ def run_hf_peft(a: argparse.Namespace) -> dict:
     return dict(res, load_s=load_s)
 
 
-STACKS = {"engine": run_engine, "engine_resume": run_engine, "bare_unsloth": run_bare_unsloth,
-          "hf_peft": run_hf_peft}
+STACKS = {"engine": run_engine, "engine_resume": run_engine, "engine_decoder": run_engine,
+          "bare_unsloth": run_bare_unsloth, "hf_peft": run_hf_peft}
 
 
 # -- driver -----------------------------------------------------------------------------------
@@ -328,8 +330,9 @@ def spawn(a: argparse.Namespace, stack: str, workload: str) -> dict:
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--quick", action="store_true", help="tiny Pixtral on the CPU")
-    p.add_argument("--stacks", default="engine,engine_resume,bare_unsloth,hf_peft",
-                   help="engine_resume: stop half-way, resume, compare the curve with engine")
+    p.add_argument("--stacks", default="engine,engine_resume,engine_decoder,bare_unsloth,hf_peft",
+                   help="engine_resume: stop half-way, resume, compare the curve with engine; "
+                        "engine_decoder: model.decoder_only (the decoder trained alone)")
     p.add_argument("--workloads", default="full,varlen")
     p.add_argument("--objective", default="sft", choices=("sft", "kto"))
     p.add_argument("--seq", type=int, default=None, help="tokens per row (4096; quick 128)")
@@ -415,6 +418,8 @@ def print_table(a: argparse.Namespace, results: dict) -> None:
         "engine_tok_s": eng, "bare_unsloth_tok_s": bare, "hf_peft_tok_s": hf,
         "engine_peak_gib": _fig(results, "engine/full", "peak_gib"),
         "varlen_tok_s": varlen, "ratio_engine_bare": ratio(eng, bare),
+        "engine_decoder_tok_s": _fig(results, "engine_decoder/full", "tok_s"),
+        "engine_decoder_peak_gib": _fig(results, "engine_decoder/full", "peak_gib"),
         "ratio_engine_hf": ratio(eng, hf), "ratio_varlen_full": ratio(varlen, eng),
         "nvml_in_metrics": _fig(results, "engine/full", "nvml_in_metrics"),
         "resume_max_loss_diff": _curve_diff(results, "losses"),
