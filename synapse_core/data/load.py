@@ -103,7 +103,7 @@ def iter_rows(path: str | Path, config: Any, *, stop: threading.Event | None = N
     spath = str(path)
     any_row = False
     if workers is None:
-        workers = default_workers() if _estimated_rows(p, total) >= PARALLEL_MIN_ROWS else 1
+        workers = default_workers() if estimate_rows(p, total) >= PARALLEL_MIN_ROWS else 1
     with open(p, "rb") as fh:
         if workers > 1:
             items: Iterator[tuple[int, Record | BadLine | None]] = iter_parallel(
@@ -125,7 +125,7 @@ def iter_rows(path: str | Path, config: Any, *, stop: threading.Event | None = N
         raise DataError(f"{p}: the file has no rows (only blank lines)")
 
 
-def _estimated_rows(p: Path, total: int) -> int:
+def estimate_rows(p: Path, total: int) -> int:
     """Rows in the file, estimated from its first MiB (to choose between one process and
     several: starting workers costs more than scoring a small file)."""
     with open(p, "rb") as fh:
