@@ -28,6 +28,9 @@ class BannedMatcher:
         self.words = [w for w in dict.fromkeys(_norm(w).strip() for w in words) if w]
         self._canon = {w.casefold(): w for w in self.words}
         self._lower = tuple(w.lower() for w in self.words)
+        # the same words as bytes, for a quicker first test (ASCII words only, see find)
+        self._lower_b = (tuple(w.encode("ascii") for w in self._lower)
+                         if all(w.isascii() for w in self._lower) else None)
         if self.words:
             alt = "|".join(re.escape(w) for w in sorted(self.words, key=len, reverse=True))
             j = re.escape(_JOINERS)
@@ -44,7 +47,14 @@ class BannedMatcher:
         if self._re is None or not text:
             return []
         if text.isascii() or unicodedata.is_normalized("NFKC", text):
-            low = text.lower()  # cheap C prefilter: most texts hold none of the words
+            # Cheap C prefilters: most texts hold none of the words. bytes.lower() lowers only
+            # ASCII letters, and str.lower() makes an ASCII letter only from one (or from
+            # U+0130 and U+212A: with those, the str test alone decides).
+            if self._lower_b is not None and "\u0130" not in text and "\u212a" not in text:
+                low_b = text.encode("utf-8", "surrogatepass").lower()
+                if not any(w in low_b for w in self._lower_b):
+                    return []
+            low = text.lower()
             if not any(w in low for w in self._lower):
                 return []
             return [BannedMatch(self._canonical(m.group()), m.start(), m.end(), message)
