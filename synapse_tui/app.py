@@ -52,6 +52,8 @@ class SynapseApp(App[int]):
     """The synapse-tui dashboard: dataset, knowledge graph, training and export panes."""
 
     CSS_PATH = "app.tcss"
+    VERTICAL_BREAKPOINTS = [(0, "-short"), (32, "-tall")]
+    """Screen classes panes can use to lay out for 24-row terminals."""
     AUTO_FOCUS = None  # the shown pane takes the focus (on_mount), not the first tab widget
     TITLE = "synapse-tui"
     COMMANDS = App.COMMANDS | {SynapseCommands}

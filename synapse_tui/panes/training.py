@@ -55,7 +55,7 @@ class TrainingPane(Vertical):
     DEFAULT_CSS = """
     TrainingPane { height: 1fr; }
     TrainingPane #train-controls { height: auto; }
-    TrainingPane #train-controls Button { margin-right: 1; }
+    TrainingPane #train-controls Button { width: auto; min-width: 0; margin-right: 1; }
     TrainingPane #train-plots { height: 2fr; min-height: 10; }
     TrainingPane #curve-row, TrainingPane #gpu-row { height: 1fr; }
     TrainingPane #gpu-note { height: 1; padding: 0 1; color: $text-muted; display: none; }
@@ -130,8 +130,8 @@ class TrainingPane(Vertical):
             yield Static("", id="gpu-note")
         with Horizontal(id="train-bottom"):
             with VerticalScroll(id="train-info"):
+                yield ObjectiveMetrics(id="train-metrics")  # first: it changes every step
                 yield ModelFacts(id="train-facts")
-                yield ObjectiveMetrics(id="train-metrics")
                 yield PreviewView(id="train-preview")
             yield RichLog(id="train-log", max_lines=2000, wrap=True)
 
@@ -296,7 +296,10 @@ class TrainingPane(Vertical):
             if self.state == "loading":
                 self._set_state("training")
         elif isinstance(ev, TelemetryUnavailable):
-            text = f"GPU telemetry: not available — {ev.reason}"
+            reason = ev.reason
+            if reason.lower().startswith("gpu telemetry not available"):
+                reason = reason.split(":", 1)[-1].strip()  # the engine's own prefix, once
+            text = f"GPU telemetry: not available — {reason}"
             for plot in self.query(SeriesPlot).filter("#plot-gpu-mem, #plot-gpu-util"):
                 plot.set_empty_text(text)
             # One line instead of two empty charts: the curves get the room.
@@ -345,7 +348,8 @@ class TrainingPane(Vertical):
     def _log(self, text: str, level: str = "info") -> None:
         """Append a plain line to the log tail, coloured by the theme's level colour."""
         colour = self.app.theme_variables.get(LEVEL_VARIABLES.get(level, ""), "")
-        self.query_one("#train-log", RichLog).write(Text(text, style=colour or ""))
+        self.query_one("#train-log", RichLog).write(Text(text, style=colour or ""),
+                                                    scroll_end=True)
 
     def _failed(self, text: str) -> None:
         self._log(f"failed: {text}", "error")
