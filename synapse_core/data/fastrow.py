@@ -24,7 +24,7 @@ from synapse_core.data.banned import BannedMatcher
 from synapse_core.data.bias import bias_detection
 from synapse_core.data.reasoning import (_CANONICAL_RE, _StepSink, _add_step,
                                          parse_reasoning_tolerant, split_inline_reasoning)
-from synapse_core.data.records import Message
+from synapse_core.data.records import ChainStep, Message
 from synapse_core.data.rows import SHAREGPT_ROLES, RowError, _given_metrics
 from synapse_core.data.scoring import combine, conversation_quality, label_for, reasoning_terms
 
@@ -32,16 +32,15 @@ _OPENAI_ROLES = {"system": "system", "user": "user", "assistant": "assistant"}
 _KEYS = {"sharegpt": ("conversations", SHAREGPT_ROLES, "from", "value"),
          "messages": ("messages", _OPENAI_ROLES, "role", "content")}
 
-# The leaves of a canonical block, one findall: (mem tag, mem value, "tri", subj, pred, obj,
-# logic kind, sym, nat, "step", "quoted index", depends_on). In a canonical block each tag can
-# only stand in its own section, so a whole-block scan finds what a section-by-section scan
-# finds. The step index keeps its quotes so that an absent index ("") and an empty one ('""')
-# differ.
-_LEAVES_RE = re.compile(
-    r"<(?:(goal|subgoal|ctx|done|now)>([^<]*)</\1>"
-    r"|(tri)>\s*<subj>([^<]*)</subj>\s*<pred>([^<]*)</pred>\s*<obj>([^<]*)</obj>\s*</tri>"
-    r"|(prop|proof|crit|doubt)>\s*(?:<sym>([^<]*)</sym>\s*)?(?:<nat>([^<]*)</nat>\s*)?</\7>"
-    r'|(step)(?:\s+index=("[^"<>]*"))?(?:\s+depends_on="([^"<>]*)")?\s*>[^<]*</step>)')
+# The leaves of a canonical block, one findall each. In a canonical block each tag can only
+# stand in its own section, so a whole-block scan finds what a section-by-section scan finds.
+# The step index keeps its quotes so that an absent index ("") and an empty one ('""') differ.
+_MEM_RE = re.compile(r"<(goal|subgoal|ctx|done|now)>([^<]*)</\1>")
+_TRI_RE = re.compile(r"<tri>\s*<subj>([^<]*)</subj>\s*<pred>([^<]*)</pred>\s*<obj>([^<]*)</obj>"
+                     r"\s*</tri>")
+_ITEM_RE = re.compile(r"<(prop|proof|crit|doubt)>\s*(?:<sym>([^<]*)</sym>\s*)?"
+                      r"(?:<nat>([^<]*)</nat>\s*)?</\1>")
+_STEP_RE = re.compile(r'<step(?:\s+index=("[^"<>]*"))?(?:\s+depends_on="([^"<>]*)")?\s*>')
 
 ReasoningSummary = tuple[bool, bool, list[tuple[str, str, str]], list[str], int, int,
                          list[tuple[int, tuple[int, ...]]], list[str]]
@@ -62,33 +61,38 @@ def summarize_reasoning(text: str) -> ReasoningSummary:
                 [(st.index, st.depends_on) for st in r.steps], r.problems)
     mem: dict[str, str] = {}
     problems: list[str] = []
-    triplets: list[tuple[str, str, str]] = []
+    for tag, value in _MEM_RE.findall(body):
+        if tag in mem:
+            problems.append(f"repeated <{tag}>")
+        mem[tag] = value
+    triplets = [(a.strip(), b.strip(), c.strip()) for a, b, c in _TRI_RE.findall(body)]
     malformed: list[str] = []
-    steps = _StepSink()
-    n_logic = both = n = 0
-    for tag, value, tri, s, p, o, kind, sym, nat, step, idx, dep in _LEAVES_RE.findall(body):
-        if tag:
-            if tag in mem:
-                problems.append(f"repeated <{tag}>")
-            mem[tag] = value.strip()
-        elif kind:
-            n_logic += 1
-            if sym.strip() and nat.strip():  # an absent part is "" here, None there: both falsy
-                both += 1
-        elif tri:
-            n += 1
-            s, p, o = s.strip(), p.strip(), o.strip()
-            if s and p and o:
-                triplets.append((s, p, o))
+    if not all(a and b and c for a, b, c in triplets):
+        valid = []
+        for n, (a, b, c) in enumerate(triplets, 1):
+            if a and b and c:
+                valid.append((a, b, c))
                 continue
-            missing = [k for k, v in (("subj", s), ("pred", p), ("obj", o)) if not v]
+            missing = [k for k, v in (("subj", a), ("pred", b), ("obj", c)) if not v]
             malformed.append(f"triplet {n} is empty" if len(missing) == 3
                              else f"triplet {n} lacks {'/'.join(missing)}")
-        elif step:
-            _add_step(steps, idx[1:-1] if idx else None, dep, "")
-    return (bool(mem.get("goal")), bool(mem.get("done") or mem.get("now")), triplets, malformed,
-            n_logic, both, [(st.index, st.depends_on) for st in steps.steps],
-            problems + malformed + steps.problems)
+        triplets = valid
+    items = _ITEM_RE.findall(body)
+    # an absent sym/nat is "" here and None in a Reasoning: falsy in both
+    both = sum(1 for _, sym, nat in items if sym.strip() and nat.strip())
+    steps: list[tuple[int, tuple[int, ...]]] = []
+    sink = _StepSink()
+    for idx, dep in _STEP_RE.findall(body):
+        if idx[1:-1].isdecimal() and idx.isascii() and (not dep or dep.isdecimal()
+                                                         and dep.isascii()):
+            steps.append((int(idx[1:-1]), (int(dep),) if dep else ()))
+        else:  # anything else as the reference reads it
+            sink.steps = [ChainStep(i, d, "") for i, d in steps]
+            _add_step(sink, idx[1:-1] if idx else None, dep, "")
+            steps = [(st.index, st.depends_on) for st in sink.steps]
+    goal, done, now = mem.get("goal"), mem.get("done"), mem.get("now")
+    return (bool(goal and goal.strip()), bool(done and done.strip() or now and now.strip()),
+            triplets, malformed, len(items), both, steps, problems + malformed + sink.problems)
 
 
 def _rq(summaries: list[ReasoningSummary | None]) -> float:
