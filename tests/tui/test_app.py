@@ -201,3 +201,38 @@ def test_cli_write_config_and_errors(tmp_path: Path, capsys) -> None:
         main(["--version"])
     assert exit_info.value.code == 0
     assert "synapse-tui" in capsys.readouterr().out
+
+
+@pytest.mark.slow
+async def test_sigterm_while_training_checkpoints_then_exits(config: RunConfig, tiny_model_dir,
+                                                            tmp_path: Path) -> None:
+    """An SSH drop / kill during a real run: the engine checkpoints and stops, the app exits
+    with 128+15 (a real signal to this process, caught by the app's loop handler)."""
+    import os
+
+    from synapse_core.training.rundir import read_state
+
+    config.data.path = ""  # the demo dataset: enough rows for both KTO labels
+    config.model.name_or_path = str(tiny_model_dir("pixtral"))
+    config.model.max_seq_length = 64
+    t = config.training
+    t.max_steps, t.per_device_train_batch_size, t.gradient_accumulation_steps = 500, 2, 1
+    t.gradient_checkpointing, t.save_steps = False, 1000
+    app = SynapseApp(config, initial_tab="training")
+    async with app.run_test(size=(120, 40)) as pilot:
+        pane = app.pane("training")
+        pane.start()
+        for _ in range(1200):
+            if pane.series.steps or pane.state == "failed":
+                break
+            await pilot.pause(0.1)
+        assert pane.series.steps, pane.state
+        os.kill(os.getpid(), signal.SIGTERM)
+        for _ in range(1200):
+            if app.return_code is not None:
+                break
+            await pilot.pause(0.1)
+    assert app.return_code == 128 + int(signal.SIGTERM)
+    state = read_state(Path(pane.run_dir))
+    assert state["state"] == "stopped" and state["reason"] == "signal"
+    assert list((Path(pane.run_dir) / "checkpoints").glob("checkpoint-*"))
