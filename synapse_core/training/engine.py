@@ -82,6 +82,9 @@ class Engine:
             path = self.run_dir_arg or self.resume_from
         elif self.run_dir_arg is not None:
             path = self.run_dir_arg
+            if (path / rd.METRICS_FILE).is_file() or rd.last_checkpoint(path) is not None:
+                raise ConfigError("--run-dir", f"{path} already holds a run; resume it "
+                                  "(synapse train --resume) or choose a new folder")
         else:
             runs = self.config.resolve_path(self.config.training.runs_dir)
             path = rd.new_run_dir(runs, self.config.training.objective)

@@ -173,3 +173,17 @@ def test_run_config_paths_made_absolute(tmp_path):
     cfg.model.name_or_path = "org/model-id"  # a hub id stays as written
     assert absolute_paths(cfg).model.name_or_path == "org/model-id"
     assert absolute_paths(RunConfig()).model.name_or_path == "demo"
+
+
+def test_existing_run_dir_is_not_overwritten(tmp_path):
+    from synapse_core.config import RunConfig
+    from synapse_core.events import ListSink
+    from synapse_core.training.engine import Engine
+
+    run = rd.RunDir(tmp_path / "run")
+    run.append_metrics({"step": 1, "loss": 1.0})
+    run.close()
+    result = Engine(RunConfig(), ListSink(), run_dir=tmp_path / "run", rows=[]).run()
+    assert isinstance(result, TrainingFailed) and result.kind == "config"
+    assert "already holds a run" in result.message
+    assert len(rd.load_metrics(tmp_path / "run")) == 1
