@@ -68,7 +68,12 @@ def load_unsloth(cfg: RunConfig) -> LoadedModel:
                                                  max_seq_length=cfg.model.max_seq_length, **lora)
     if added and cfg.lora.train_new_token_rows:
         attach_trainable_tokens(model, _token_layers(model, added))
-        if not _new_rows_get_gradients(model, tokenizer, added):
+        try:
+            reached = _new_rows_get_gradients(model, tokenizer, added)
+        except Exception as e:  # a diagnostic only: say it could not run, keep training
+            notes.append(f"could not check the new token rows' gradients: {e!r}"[:300])
+            reached = True
+        if not reached:
             notes.append("new token rows of the LM head get no gradient under Unsloth's fused "
                          "loss: only their input embeddings train")
     keep_adapters_small(model)
