@@ -34,6 +34,7 @@ from synapse_tui.messages import CoreEvent, ExportRequested, RunStateChanged
 from synapse_tui.screens.confirm import ConfirmScreen
 from synapse_tui.screens.open_run import OpenRunScreen
 from synapse_tui.widgets.plots import SeriesPlot
+from synapse_tui.widgets.train_controls import ACTION_OF, TrainControls
 from synapse_tui.widgets.train_facts import ModelFacts, ObjectiveMetrics, PreviewView
 from synapse_tui.widgets.train_progress import TrainProgress
 from synapse_tui.widgets.train_series import StepClock, TrainingSeries
@@ -54,8 +55,6 @@ class TrainingPane(Vertical):
 
     DEFAULT_CSS = """
     TrainingPane { height: 1fr; }
-    TrainingPane #train-controls { height: auto; }
-    TrainingPane #train-controls Button { width: auto; min-width: 0; margin-right: 1; }
     TrainingPane #train-plots { height: 2fr; min-height: 10; }
     TrainingPane #curve-row, TrainingPane #gpu-row { height: 1fr; }
     TrainingPane #gpu-note { height: 1; padding: 0 1; color: $text-muted; display: none; }
@@ -110,13 +109,7 @@ class TrainingPane(Vertical):
     # ------------------------------------------------------------------ layout
 
     def compose(self) -> ComposeResult:
-        with Horizontal(id="train-controls"):
-            yield Button("Start", id="btn-start", compact=True, variant="success", tooltip="Start a run (s)")
-            yield Button("Pause", id="btn-pause", compact=True, tooltip="Pause or resume (p)")
-            yield Button("Stop", id="btn-stop", compact=True, variant="error", tooltip="Checkpoint and stop (x)")
-            yield Button("Checkpoint", id="btn-checkpoint", compact=True, tooltip="Checkpoint now (c)")
-            yield Button("Open run", id="btn-open", compact=True, tooltip="Show a past run (o)")
-            yield Button("Export", id="btn-export", compact=True, tooltip="Queue a GGUF export (e)")
+        yield TrainControls(id="train-controls")
         yield TrainProgress(id="train-progress")
         with Vertical(id="train-plots"):
             with Horizontal(id="curve-row"):
@@ -133,7 +126,7 @@ class TrainingPane(Vertical):
                 yield ObjectiveMetrics(id="train-metrics")  # first: it changes every step
                 yield ModelFacts(id="train-facts")
                 yield PreviewView(id="train-preview")
-            yield RichLog(id="train-log", max_lines=2000, wrap=True)
+            yield RichLog(id="train-log", max_lines=2000, wrap=True, min_width=20)
 
     def on_mount(self) -> None:
         self.query_one("#train-info").border_title = "run"
@@ -364,16 +357,7 @@ class TrainingPane(Vertical):
     def _sync_buttons(self) -> None:
         if not self.is_mounted:
             return
-        active = self.active
-        self.query_one("#btn-start", Button).disabled = active
-        self.query_one("#btn-stop", Button).disabled = not active or self.state == "stopping"
-        pause = self.query_one("#btn-pause", Button)
-        pause.disabled = self.state not in ("training", "paused")
-        pause.label = "Resume" if self.state == "paused" else "Pause"
-        self.query_one("#btn-checkpoint", Button).disabled = self.state not in ("training",
-                                                                                "paused")
-        self.query_one("#btn-open", Button).disabled = active
-        self.query_one("#btn-export", Button).disabled = not self._exportable()
+        self.query_one(TrainControls).sync(self._allowed(), paused=self.state == "paused")
         self.refresh_bindings()
 
     def _exportable(self) -> bool:
@@ -381,10 +365,10 @@ class TrainingPane(Vertical):
 
     # ------------------------------------------------------------------ actions
 
-    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
-        """Show only the actions that make sense now (start and open stay, greyed out)."""
+    def _allowed(self) -> dict[str, bool]:
+        """Which actions make sense in the current state."""
         state = self.state
-        allowed = {
+        return {
             "start": not self.active,
             "stop": self.active and state != "stopping",
             "toggle_pause": state in ("training", "paused"),
@@ -392,7 +376,11 @@ class TrainingPane(Vertical):
             "open_run": not self.active,
             "resume_run": state == "viewing" and self._opened_state not in ("finished", ""),
             "export": self._exportable(),
-        }.get(action)
+        }
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        """Show only the actions that make sense now (start and open stay, greyed out)."""
+        allowed = self._allowed().get(action)
         if allowed is None or allowed:
             return True
         return None if action in ("start", "open_run") else False
@@ -455,9 +443,6 @@ class TrainingPane(Vertical):
     @on(Button.Pressed)
     def _button(self, event: Button.Pressed) -> None:
         event.stop()
-        action = {"btn-start": self.action_start, "btn-pause": self.action_toggle_pause,
-                  "btn-stop": self.action_stop, "btn-checkpoint": self.action_checkpoint,
-                  "btn-open": self.action_open_run, "btn-export": self.action_export,
-                  }.get(event.button.id or "")
+        action = ACTION_OF.get(event.button.id or "")
         if action is not None:
-            action()
+            getattr(self, f"action_{action}")()
