@@ -126,9 +126,16 @@ def test_kto_trains_saves_adapter_and_new_token_rows(tiny_model_dir, tmp_path):
         assert torch.isfinite(model(**ids).logits).all()
     merged = model.merge_and_unload().get_input_embeddings().weight
     assert torch.equal(merged[:131072], old)  # old rows untouched
-    mean = old.float().mean(0)
-    moved = (merged[new_ids].float() - mean).abs().max(dim=1).values > 1e-4
-    # the rows of the tags the data uses were trained away from their mean-row start;
+    # the start the engine gave the new rows, rebuilt the same way on a fresh base
+    from synapse_core.config import REASONING_TAGS
+    from synapse_core.training.backends import add_tokens_and_resize
+
+    fresh = LlavaForConditionalGeneration.from_pretrained(base_dir, dtype=torch.float32)
+    fresh_tok = AutoTokenizer.from_pretrained(base_dir)
+    assert add_tokens_and_resize(fresh, fresh_tok, list(REASONING_TAGS)) == new_ids
+    start = fresh.get_input_embeddings().weight[new_ids].detach().float()
+    moved = (merged[new_ids].float() - start).abs().max(dim=1).values > 1e-4
+    # the rows of the tags the data uses were trained away from their start;
     # tags the data never shows got no gradient and kept it
     text = "".join(r["completion"][0]["content"] for r in kto_rows(2))
     used = {i for i in tok(text, add_special_tokens=False)["input_ids"] if i in new_ids}
