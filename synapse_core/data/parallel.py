@@ -42,12 +42,18 @@ _INVALID = object()
 
 
 def default_workers() -> int:
-    """Worker processes to use: the CPUs this process may run on, at most 8."""
+    """Worker processes to use: one per CPU this process may run on (at most 8), fewer when
+    the machine is already busy (by the 1-minute load average): on a saturated machine extra
+    processes only add their overhead. 1 means "score in this process"."""
     try:
         n = len(os.sched_getaffinity(0))
     except AttributeError:  # not on Linux
         n = os.cpu_count() or 1
-    return max(1, min(8, n))
+    try:
+        spare = n - os.getloadavg()[0]
+    except OSError:  # no load average on this system
+        spare = n
+    return max(1, min(8, n, int(spare) + 1))
 
 
 def summary(r: Record, with_reasons: bool = False) -> tuple:
