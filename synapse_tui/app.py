@@ -81,9 +81,11 @@ class SynapseApp(App[int]):
         self._startup_warnings = register_themes(self)
         wanted = config.ui.theme or DEFAULT_THEME
         if wanted not in self.available_themes:
+            # themes/ missing entirely (an install without it) still leaves Textual's own
+            fallback = DEFAULT_THEME if DEFAULT_THEME in self.available_themes else "textual-dark"
             self._startup_warnings.append(f"ui.theme: unknown theme {wanted!r}; "
-                                          f"using {DEFAULT_THEME}")
-            wanted = DEFAULT_THEME
+                                          f"using {fallback}")
+            wanted = fallback
         self.theme = wanted
 
     # ------------------------------------------------------------------ layout
