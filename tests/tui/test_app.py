@@ -127,6 +127,19 @@ async def test_header_shows_run_state_and_data(config: RunConfig) -> None:
         assert "run: training · step 3" in str(app.query_one("#header-state").render())
 
 
+async def test_loaded_records_reach_the_graph(config: RunConfig) -> None:
+    """The dataset pane's RecordsLoaded is routed to GraphPane.add_records: the two triplets
+    of the fixture file become graph edges."""
+    app = SynapseApp(config)
+    async with app.run_test(size=(120, 40)) as pilot:
+        graph = app.pane("graph").graph
+        for _ in range(100):
+            if graph.edges >= 2:
+                break
+            await pilot.pause(0.1)
+        assert graph.edges == 2 and graph.nodes == 4
+
+
 async def test_open_sample_routes_to_dataset(config: RunConfig) -> None:
     app = SynapseApp(config, initial_tab="graph")
     async with app.run_test(size=(120, 40)) as pilot:
