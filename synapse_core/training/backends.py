@@ -161,30 +161,36 @@ def _is_vision_config(model_dir: str) -> bool:
 
 
 def add_tokens_and_resize(model: Any, tokenizer: Any, tags: list[str]) -> list[int]:
-    """Add the reasoning tags, resize the embeddings (multiple of 64) and set new rows to the
-    mean of the existing rows (a neutral start the LoRA-era optimiser can move from)."""
+    """Add the reasoning tags, resize the embeddings (multiple of 64) and start each new row
+    at the mean of the rows of its own text (``<goal>`` -> ``<``, ``goal``, ``>``): every tag
+    gets a distinct, meaningful start, so even a row that the backend cannot train (the LM
+    head under Unsloth's fused loss) tells the tags apart."""
     import torch
 
-    from synapse_core.modeling.tokenizer import add_reasoning_tokens
+    from synapse_core.modeling.tokenizer import add_reasoning_tokens, reasoning_special_tokens
 
     old_rows = model.get_input_embeddings().weight.shape[0]
     before = len(tokenizer)
+    # the tags' plain-text pieces, read before the tags become single tokens
+    pieces = [tokenizer(t, add_special_tokens=False)["input_ids"]
+              for t in reasoning_special_tokens(tags)]
     ids = add_reasoning_tokens(tokenizer, tags)
+    new = [(i, p) for i, p in zip(ids, pieces) if i >= before]
+    if not new:
+        return list(ids)
     if len(tokenizer) > old_rows:
         model.resize_token_embeddings(len(tokenizer), pad_to_multiple_of=64, mean_resizing=False)
-        with torch.no_grad():
-            for emb in (model.get_input_embeddings(), model.get_output_embeddings()):
-                if emb is None:
-                    continue
-                w = emb.weight
-                w[old_rows:] = w[:old_rows].float().mean(0).to(w.dtype)
-    elif len(tokenizer) > before:
-        # the tokens are new to the tokenizer but rows were already there (padded vocab):
-        # start them at the mean as well
-        with torch.no_grad():
-            for emb in (model.get_input_embeddings(), model.get_output_embeddings()):
-                if emb is not None:
-                    emb.weight[ids] = emb.weight[:before].float().mean(0).to(emb.weight.dtype)
+    with torch.no_grad():
+        for emb in (model.get_input_embeddings(), model.get_output_embeddings()):
+            if emb is None:
+                continue
+            w = emb.weight
+            mean = w[:before].float().mean(0)
+            for i, p in new:
+                ok = [j for j in p if j < before]
+                w[i] = (w[ok].float().mean(0) if ok else mean).to(w.dtype)
+            if w.shape[0] > len(tokenizer):  # padding rows past the vocabulary
+                w[len(tokenizer):] = mean.to(w.dtype)
     return list(ids)
 
 

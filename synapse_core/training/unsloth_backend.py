@@ -16,7 +16,7 @@ import time
 from typing import Any
 
 from synapse_core.config import RunConfig
-from synapse_core.training.backends import (LoadedModel, _pick_optim, _token_layers,
+from synapse_core.training.backends import (LoadedModel, _pick_optim,
                                             add_tokens_and_resize, attach_trainable_tokens,
                                             keep_adapters_small, model_source)
 from synapse_core.training.moe import detect_experts
@@ -67,7 +67,13 @@ def load_unsloth(cfg: RunConfig) -> LoadedModel:
         model = FastLanguageModel.get_peft_model(model, target_modules=list(cfg.lora.target_modules),
                                                  max_seq_length=cfg.model.max_seq_length, **lora)
     if added and cfg.lora.train_new_token_rows:
-        attach_trainable_tokens(model, _token_layers(model, added))
+        # the input rows train through PEFT's trainable tokens; the LM head stays a plain
+        # Linear because Unsloth's fused losses (SFT's cross-entropy, KTO's fused_lm_head)
+        # read its weight and bias directly: a wrapped head crashed KTO and cost SFT ~1.7 GiB
+        # on the H200. Its new rows keep their per-tag start (see add_tokens_and_resize).
+        attach_trainable_tokens(model, {"embed_tokens": list(added)})
+        notes.append("Unsloth path: the new tokens' input rows train; their LM-head rows keep "
+                     "their start from each tag's text (Unsloth's fused loss reads the head)")
         try:
             reached = _new_rows_get_gradients(model, tokenizer, added)
         except Exception as e:  # a diagnostic only: say it could not run, keep training

@@ -27,3 +27,26 @@ def test_token_counter_accumulates_over_batches():
     counter([[1, 2, 3], [4]])
     counter([[1, 2]])
     assert counter.total == 6
+
+
+def test_new_tag_rows_start_distinct_from_their_text(tiny_model_dir):
+    """Each added tag starts at the mean of its own text's rows, so tags are told apart even
+    where a backend cannot train the LM-head rows."""
+    import transformers as tf
+
+    from synapse_core.config import REASONING_TAGS
+    from synapse_core.training.backends import add_tokens_and_resize
+
+    path = tiny_model_dir("mistral")
+    model = tf.AutoModelForCausalLM.from_pretrained(path)
+    tok = tf.AutoTokenizer.from_pretrained(path)
+    before = len(tok)
+    pieces = tok("<goal>", add_special_tokens=False)["input_ids"]
+    ids = add_tokens_and_resize(model, tok, list(REASONING_TAGS))
+    assert len(ids) == 56 and min(ids) >= before
+    emb = model.get_input_embeddings().weight
+    head = model.get_output_embeddings().weight
+    goal = tok.convert_tokens_to_ids("<goal>")
+    assert torch.allclose(emb[goal], emb[pieces].mean(0), atol=1e-6)
+    assert torch.allclose(head[goal], head[pieces].mean(0), atol=1e-6)
+    assert len({tuple(head[i].tolist()) for i in ids}) == len(ids)  # all distinct
