@@ -93,7 +93,7 @@ def prepare_dataset(config: Any, *, decisions_path: str | Path | None = None,
     policy = config.banned_words.policy
     min_score = config.scoring.min_score
     hashes: dict[int, str] = {}
-    for item in iter_rows(path, config):
+    for item in iter_rows(path, config, with_reasons=True):  # full Records: rows are written
         if isinstance(item, BadLine):
             out.bad_lines.append(item)
             continue
