@@ -70,8 +70,9 @@ class SeriesPlot(PlotextPlot):
         plt.clear_data()
         plt.clear_figure()
         plt.xlabel(self.xlabel)
-        # Braille markers give 2 points per cell; more than that cannot be seen anyway.
-        max_points = max(8, 4 * max(self.size.width, 10))
+        # One min/max pair per column: what a braille line can show of a long run, and
+        # plotext's build time grows with the points (the chart is redrawn 5 times a second).
+        max_points = max(8, 2 * max(self.size.width, 10))
         drawn = False
         for name, (xs, ys) in self._series.items():
             n = min(len(xs), len(ys))
