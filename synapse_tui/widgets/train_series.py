@@ -88,9 +88,9 @@ def downsample_minmax(xs: list[float], ys: list[float], max_points: int
         lo, hi = b * n // buckets, (b + 1) * n // buckets
         if lo >= hi:
             continue
-        seg = range(lo, hi)
-        i_min = min(seg, key=lambda i: ys[i])
-        i_max = max(seg, key=lambda i: ys[i])
+        seg = ys[lo:hi]  # slices and the built-in min/max run in C: this runs 5 times a second
+        i_min = lo + seg.index(min(seg))
+        i_max = lo + seg.index(max(seg))
         for i in sorted({i_min, i_max}):
             out_x.append(xs[i])
             out_y.append(ys[i])
