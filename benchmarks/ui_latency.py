@@ -3,7 +3,8 @@
 Method: the whole app runs headless (``App.run_test``, 120x40) on the training tab. A thread
 plays the engine: it emits ``StepLogged`` events at a steady rate (default 100/s, plus a log
 line every 10 steps) through the real bridge (``MessageSink``) into the training pane. The
-benchmark then presses ``l`` (toggle the details area, a visible layout change) N times, one
+benchmark then presses ``l`` (toggle the details area, a visible layout change that
+re-renders both charts at a new size) N/2 times, then ``tab`` (move the focus) N/2 times, one
 press every ~100 ms. For each press it posts the key event the way the terminal driver
 does and records the time until the first screen update (``App._display``, called for every
 compositor update even headless) that shows the toggled state. That interval is key ->
@@ -101,13 +102,11 @@ async def measure(presses: int, rate: float) -> dict:
         await pilot.pause(0.5)
         t_start, n_start = time.perf_counter(), count[0]
         for i in range(presses):
-            # Alternate a layout change that resizes the charts (worst case: both charts are
-            # re-rendered at the new size) with a focus move (repaint of two buttons).
-            kind = "toggle_details" if i % 2 == 0 else "focus_next"
+            # First half: a layout change that resizes the charts (worst case: both charts
+            # are re-rendered at the new size). Second half: focus moves (Tab), which repaint
+            # two widgets and update the footer's keys.
+            kind = "toggle_details" if i < presses // 2 else "focus_next"
             if kind == "toggle_details":
-                if app.focused is not pane:  # the focus move may have left the pane
-                    pane.focus()
-                    await pilot.pause()
                 want = not pane.has_class("-charts-only")
                 cond = (lambda want=want: pane.has_class("-charts-only") == want)
                 key = events.Key("l", "l")
