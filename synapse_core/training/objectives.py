@@ -92,9 +92,11 @@ def build_trainer(cfg: RunConfig, model: Any, tokenizer: Any, rows: list[dict[st
     # train) the new token rows PEFT keeps beside the LM head: use the plain loss then
     head = model.get_output_embeddings()
     wrapped_head = type(head).__name__ == "TrainableTokensWrapper"
+    if wrapped_head:
+        args_kwargs = {**args_kwargs, "loss_type": "nll"}
     args = SFTConfig(packing=t.packing, packing_strategy="bfd",
                      padding_free=t.packing, assistant_only_loss=t.assistant_only_loss,
-                     loss_type="nll" if wrapped_head else None, **args_kwargs)
+                     **args_kwargs)
     trainer = SFTTrainer(model=model, args=args, train_dataset=ds, processing_class=tokenizer,
                          callbacks=callbacks)
     # SFT under Unsloth logs no num_tokens: count the collated batches' tokens ourselves so
