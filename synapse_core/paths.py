@@ -35,4 +35,4 @@ def themes_dir() -> Path:
     here = Path(__file__).resolve().parent.parent / "themes"
     if here.is_dir():
         return here
-    return Path(str(resources.files("synapse_tui") / "themes"))
+    return Path(str(resources.files("synapse_tui") / "theme_files"))
