@@ -11,7 +11,7 @@ import sys
 from pathlib import Path
 
 from synapse_core import __version__
-from synapse_core.config import ConfigError, load_config, validate, write_config
+from synapse_core.config import ConfigError, RunConfig, load_config, validate, write_config
 
 DEFAULT_CONFIG_NAME = "run.toml"
 
@@ -38,7 +38,9 @@ def main(argv: list[str] | None = None) -> int:
     """Run the app (or write the config); returns the exit status."""
     args = build_parser().parse_args(argv)
     try:
-        config = load_config(args.config)
+        # no file: the demo's CPU-sized settings to run, the reference defaults to write
+        config = load_config(args.config) if (args.config or not args.write_config) \
+            else RunConfig()
         if args.data:
             config.data.path = str(Path(args.data).resolve())
         if args.theme:
