@@ -103,6 +103,7 @@ class TrainingPane(Vertical):
         self._clock = StepClock()
         self._last_step: StepLogged | None = None
         self._dirty = False
+        self._pending_log: list[tuple[str, str]] = []
         self._worker: Worker[None] | None = None
         self._opened_state = ""
 
@@ -271,8 +272,8 @@ class TrainingPane(Vertical):
             self.remove_class("-no-gpu")
             self.series.add_telemetry(ev)
             self._dirty = True
-        elif isinstance(ev, LogLine):
-            self._log(ev.message, ev.level)
+        elif isinstance(ev, LogLine):  # hot path too: written in a batch on the timer
+            self._pending_log.append((ev.message, ev.level))
         else:
             self._on_lifecycle(ev)
 
@@ -326,6 +327,7 @@ class TrainingPane(Vertical):
 
     def flush_display(self) -> None:
         """Redraw charts and the progress line if data arrived since the last redraw."""
+        self._flush_log()
         if self._dirty:
             self._dirty = False
             if (ev := self._last_step) is not None and self.state != "viewing":
@@ -339,10 +341,25 @@ class TrainingPane(Vertical):
             plot.redraw_if_dirty()
 
     def _log(self, text: str, level: str = "info") -> None:
-        """Append a plain line to the log tail, coloured by the theme's level colour."""
-        colour = self.app.theme_variables.get(LEVEL_VARIABLES.get(level, ""), "")
-        self.query_one("#train-log", RichLog).write(Text(text, style=colour or ""),
-                                                    scroll_end=True)
+        """Append a plain line to the log tail (after any engine lines still queued)."""
+        self._pending_log.append((text, level))
+        self._flush_log()
+
+    def _flush_log(self) -> None:
+        """Write the queued log lines, coloured by the theme's level colours, in one go.
+
+        Each ``RichLog.write`` grows the log's virtual size, which asks for a layout of the
+        whole screen; the engine's lines are queued and written on the redraw timer, so a
+        chatty run costs at most one layout per tick instead of one per line.
+        """
+        if not self._pending_log:
+            return
+        pending, self._pending_log = self._pending_log, []
+        variables = self.app.theme_variables
+        log = self.query_one("#train-log", RichLog)
+        for text, level in pending:
+            colour = variables.get(LEVEL_VARIABLES.get(level, ""), "")
+            log.write(Text(text, style=colour or ""), scroll_end=True)
 
     def _failed(self, text: str) -> None:
         self._log(f"failed: {text}", "error")

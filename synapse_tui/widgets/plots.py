@@ -1,28 +1,104 @@
-"""A line chart (textual-plotext) that redraws only when told its data changed.
+"""A line chart drawn by plotext in a worker thread; the UI thread only swaps finished lines in.
 
 The training panel appends points as events arrive and calls ``mark_dirty``; a timer calls
-``redraw_if_dirty`` a few times a second. Plotext rebuilds the whole figure on each render,
-so redrawing per event would stall the UI when the engine logs hundreds of steps a second.
+``redraw_if_dirty`` a few times a second. One plotext frame (build the figure, then decode
+its ANSI into Rich text) costs ~10-20 ms, which on the UI thread delayed every key that
+arrived meanwhile. So a redraw only snapshots the series' lengths and hands the build to a
+worker thread; the finished frame (a list of ``Strip``) comes back as a message and
+``render_line`` just returns its lines. At most one build per chart is in flight and the
+latest data wins; a resize schedules a build at the new size and shows the previous frame
+(cropped or padded) until it arrives. Plotext keeps global state (its theme table), so every
+plotext call, in any thread, holds ``PLOTEXT_LOCK``.
 """
 
 from __future__ import annotations
 
-from textual_plotext import PlotextPlot
+import threading
+from dataclasses import dataclass
 
+from rich.segment import Segment
+from rich.style import Style
+from rich.text import Text
+from textual import on, work
+from textual.color import Color
+from textual.geometry import Size
+from textual.message import Message
+from textual.strip import Strip
+from textual.widget import Widget
+from textual.worker import Worker, WorkerState
+from textual_plotext.plot import Plot, _rgbify_theme, _sequence
+
+from plotext._dict import themes as _plotext_themes
 from synapse_tui.widgets.train_series import downsample_minmax
 
+PLOTEXT_LOCK = threading.Lock()
+"""Held around every plotext call: plotext's figures share module-level tables."""
 
-class SeriesPlot(PlotextPlot):
+
+@dataclass(frozen=True)
+class ChartRequest:
+    """Everything a build needs, captured on the UI thread (series by reference + length:
+    the panel's lists only ever grow, and a new run gets new lists)."""
+
+    width: int
+    height: int
+    xlabel: str
+    empty_text: str
+    theme_name: str
+    theme_colours: tuple[tuple[int, int, int], tuple[int, int, int]]
+    series: tuple[tuple[str | None, list[float], list[float], int], ...]
+
+
+def build_frame(plot: Plot, req: ChartRequest, console) -> list[Strip]:  # noqa: ANN001
+    """Build one chart frame with plotext and decode it into strips (any thread)."""
+    max_points = max(8, 2 * max(req.width, 10))
+    drawn = []
+    for label, xs, ys, n in req.series:
+        if n:
+            px, py = downsample_minmax(xs[:n], ys[:n], max_points)
+            drawn.append((label, px, py))
+    with PLOTEXT_LOCK:
+        if req.theme_name not in _plotext_themes:
+            surface, foreground = req.theme_colours
+            _plotext_themes[req.theme_name] = _rgbify_theme(surface, surface, foreground,
+                                                            "default", _sequence)
+        plot.clear_data()
+        plot.clear_figure()
+        plot.plotsize(req.width, req.height)
+        plot._set_size(req.width, req.height)  # as textual-plotext does: plotsize alone lags
+        plot.theme(req.theme_name)
+        plot.xlabel(req.xlabel)
+        for label, px, py in drawn:
+            plot.plot(px, py, marker="braille", label=label)
+        if not drawn:
+            plot.title(req.empty_text)
+        ansi = plot.build()
+    text = Text.from_ansi(ansi)
+    options = console.options.update(width=req.width, height=req.height, no_wrap=True)
+    lines = console.render_lines(text, options, pad=True)
+    return [Strip(line, req.width) for line in lines]
+
+
+class SeriesPlot(Widget):
     """One or more named series against a shared x axis, with a title and an empty message."""
 
     DEFAULT_CSS = """
     SeriesPlot {
+        width: 1fr;
         height: 1fr;
         min-height: 5;
         border: round $panel;
         border-title-color: $text-muted;
     }
     """
+
+    class FrameReady(Message):
+        """A worker finished a frame for this chart (posted from the worker thread)."""
+
+        def __init__(self, size: Size, lines: list[Strip]) -> None:
+            super().__init__()
+            self.size = size
+            self.lines = lines
 
     def __init__(self, title: str, *, xlabel: str = "step", empty: str = "no data yet",
                  id: str | None = None, classes: str | None = None) -> None:
@@ -32,9 +108,17 @@ class SeriesPlot(PlotextPlot):
         self.empty_text = empty
         self.border_title = title
         self._series: dict[str, tuple[list[float], list[float]]] = {}
+        self._plot = Plot()
         self._dirty = True
+        self._in_flight = False
+        self._lines: list[Strip] | None = None
+        self._frame_size = Size(0, 0)
         self.redraws = 0
-        """How many times the figure was rebuilt (tests and the latency benchmark read it)."""
+        """How many frames were built (tests and the latency benchmark read it)."""
+        self.render_threads: set[str] = set()
+        """Names of the threads that built frames after the first (tests read it)."""
+
+    # ------------------------------------------------------------------ data
 
     def set_series(self, name: str, xs: list[float], ys: list[float]) -> None:
         """Point series ``name`` at these lists (kept by reference; appends show on redraw)."""
@@ -60,28 +144,94 @@ class SeriesPlot(PlotextPlot):
         xs, _ = self._series.get(name, ([], []))
         return len(xs)
 
+    # ------------------------------------------------------------------ frames
+
     def redraw_if_dirty(self) -> bool:
-        """Rebuild the figure from the series if something changed; True when it did."""
-        if not self._dirty or not self.is_mounted:
+        """Start a frame build if something changed and none is in flight; True when started."""
+        if not self._dirty or self._in_flight or not self.is_mounted or self._lines is None:
+            return False  # (no frame yet: the first one is built by render_line)
+        request = self._request()
+        if request is None:
             return False
         self._dirty = False
+        self._in_flight = True
         self.redraws += 1
-        plt = self.plt
-        plt.clear_data()
-        plt.clear_figure()
-        plt.xlabel(self.xlabel)
-        # One min/max pair per column: what a braille line can show of a long run, and
-        # plotext's build time grows with the points (the chart is redrawn 5 times a second).
-        max_points = max(8, 2 * max(self.size.width, 10))
-        drawn = False
-        for name, (xs, ys) in self._series.items():
-            n = min(len(xs), len(ys))
-            if n == 0:
-                continue
-            px, py = downsample_minmax(xs[:n], ys[:n], max_points)
-            plt.plot(px, py, marker="braille", label=name if len(self._series) > 1 else None)
-            drawn = True
-        if not drawn:
-            plt.title(self.empty_text)
-        self.refresh()
+        self._build(request)
         return True
+
+    def _request(self) -> ChartRequest | None:
+        width, height = self.size
+        if width <= 0 or height <= 0:
+            return None  # hidden (another tab, a collapsed row): build when shown
+        theme = self.app.theme
+        variables = self.app.theme_variables
+        series = tuple(
+            (name if len(self._series) > 1 else None, xs, ys, min(len(xs), len(ys)))
+            for name, (xs, ys) in self._series.items())
+        return ChartRequest(
+            width=width, height=height, xlabel=self.xlabel, empty_text=self.empty_text,
+            theme_name=f"textual-auto-{theme}",
+            theme_colours=(Color.parse(variables.get("surface", "black")).rgb,
+                           Color.parse(variables.get("foreground", "white")).rgb),
+            series=series)
+
+    @work(thread=True, exit_on_error=False, group="chart-frame")
+    def _build(self, request: ChartRequest) -> None:
+        try:
+            lines = build_frame(self._plot, request, self.app.console)
+        finally:
+            self.render_threads.add(threading.current_thread().name)
+        self.post_message(self.FrameReady(Size(request.width, request.height), lines))
+
+    def on_series_plot_frame_ready(self, message: SeriesPlot.FrameReady) -> None:
+        message.stop()
+        self._in_flight = False
+        self._lines = message.lines
+        self._frame_size = message.size
+        self.refresh()
+        if self._frame_size != self.size:
+            self._dirty = True  # resized while building: build again at the new size
+        if self._dirty:
+            self.redraw_if_dirty()  # the latest data wins: build it right away
+
+    @on(Worker.StateChanged)
+    def _build_ended(self, event: Worker.StateChanged) -> None:
+        if event.worker.group != "chart-frame" or event.worker.node is not self:
+            return
+        event.stop()
+        if event.state == WorkerState.ERROR:  # show why, and let the next tick try again
+            self._in_flight = False
+            self._dirty = True
+            self.notify(f"{self.title} chart: {event.worker.error}", severity="error")
+
+    def on_resize(self) -> None:
+        if self.size != self._frame_size:
+            self._dirty = True
+            self.redraw_if_dirty()
+
+    def on_mount(self) -> None:
+        self.app.theme_changed_signal.subscribe(self, lambda _theme: self._theme_changed())
+
+    def _theme_changed(self) -> None:
+        self._dirty = True
+        self.redraw_if_dirty()
+
+    def render_line(self, y: int) -> Strip:
+        """One line of the latest frame, fitted to the current width (never builds)."""
+        width = self.size.width
+        if self._lines is None and not self._in_flight:
+            # The very first frame is built here, so the first screen shows the axes (and a
+            # snapshot is deterministic); every later frame comes from the worker.
+            request = self._request()
+            if request is not None:
+                self._dirty = False
+                self.redraws += 1
+                self._lines = build_frame(self._plot, request, self.app.console)
+                self._frame_size = Size(request.width, request.height)
+        lines = self._lines or []
+        if y >= len(lines):
+            return Strip([Segment(" " * width)], width)
+        line = lines[y]
+        if line.cell_length != width:
+            line = line.adjust_cell_length(width, Style())
+        return line
