@@ -206,8 +206,10 @@ class SeriesPlot(Widget):
 
     def on_resize(self) -> None:
         if self.size != self._frame_size:
+            # Build at the new size only after the screen shows the new layout (with the old
+            # frame fitted): a build started now would compete with that repaint for the GIL.
             self._dirty = True
-            self.redraw_if_dirty()
+            self.call_after_refresh(self.redraw_if_dirty)
 
     def on_mount(self) -> None:
         self.app.theme_changed_signal.subscribe(self, lambda _theme: self._theme_changed())
