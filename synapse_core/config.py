@@ -246,7 +246,8 @@ def _check_type(key: str, value: Any, typ: Any, source: str | None) -> Any:
         return value
     # Optional[X] written as X | None
     if args and type(None) in args and origin is not list and origin is not dict:
-        if value is None:
+        # TOML has no null: an optional key is switched off with the string "none"
+        if value is None or (isinstance(value, str) and value.lower() == "none"):
             return None
         inner = [a for a in args if a is not type(None)][0]
         return _check_type(key, value, inner, source)
@@ -427,7 +428,7 @@ def _toml_str(s: str) -> str:
 def dump_config(cfg: RunConfig, *, comments: bool = True) -> str:
     """TOML text of ``cfg``; with ``comments`` each key carries its help line."""
     lines = ["# synapse-tui run configuration. Every key is optional; these are the defaults.",
-             "# Unset optional keys are written commented out."]
+             '# An optional key is switched off with "none" (TOML has no null).']
     for name in _section_types():
         section = getattr(cfg, name)
         lines.append("")
@@ -437,7 +438,7 @@ def dump_config(cfg: RunConfig, *, comments: bool = True) -> str:
             if comments and f.metadata.get("help"):
                 lines.append(f"# {f.metadata['help']}")
             if value is None:
-                lines.append(f"# {f.name} =")
+                lines.append(f'{f.name} = "none"')
             else:
                 lines.append(f"{f.name} = {_toml_value(value)}")
     return "\n".join(lines) + "\n"

@@ -49,9 +49,6 @@ def test_round_trip_changed_values(tmp_path: Path) -> None:
     assert back.source == str(path)
 
 
-@pytest.mark.xfail(strict=True, reason="TOML has no null: an unset optional key whose default "
-                   "is not None (neftune_noise_alpha) is written commented out and comes back "
-                   "as the default; reported to the lead")
 def test_round_trip_unset_optional_with_default(tmp_path: Path) -> None:
     cfg = RunConfig()
     cfg.training.neftune_noise_alpha = None
