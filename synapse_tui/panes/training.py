@@ -62,6 +62,10 @@ def freeze_long_lived_objects() -> None:
     gc.collect()
     gc.freeze()
 
+LOG_INTERVAL_S = 1.0
+"""The engine's log lines are written at most this often: each write of the log asks for a
+layout of the whole screen (~10-15 ms), and a key arriving meanwhile waits for it."""
+
 
 class TrainingPane(Vertical):
     """Controls, live curves, progress, model facts, objective metrics, preview and log."""
@@ -147,6 +151,7 @@ class TrainingPane(Vertical):
         self.query_one("#train-log").border_title = "log"
         self._bind_series()
         self.set_interval(REDRAW_INTERVAL_S, self.flush_display)
+        self.set_interval(LOG_INTERVAL_S, self._flush_log)
         self._sync_buttons()
 
     def on_unmount(self) -> None:
@@ -341,7 +346,6 @@ class TrainingPane(Vertical):
 
     def flush_display(self) -> None:
         """Redraw charts and the progress line if data arrived since the last redraw."""
-        self._flush_log()
         if self._dirty:
             self._dirty = False
             if (ev := self._last_step) is not None and self.state != "viewing":
@@ -363,8 +367,9 @@ class TrainingPane(Vertical):
         """Write the queued log lines, coloured by the theme's level colours, in one go.
 
         Each ``RichLog.write`` grows the log's virtual size, which asks for a layout of the
-        whole screen; the engine's lines are queued and written on the redraw timer, so a
-        chatty run costs at most one layout per tick instead of one per line.
+        whole screen; the engine's lines are queued and written once a second (and before
+        any line of the pane's own), so a chatty run costs one layout a second, not one per
+        line.
         """
         if not self._pending_log:
             return

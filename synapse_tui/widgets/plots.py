@@ -47,6 +47,8 @@ class ChartRequest:
     theme_name: str
     theme_colours: tuple[tuple[int, int, int], tuple[int, int, int]]
     series: tuple[tuple[str | None, list[float], list[float], int], ...]
+    counts: tuple[tuple[str, int], ...] = ()
+    """Points of each named series the frame covers (all of them: only the drawing sums)."""
 
 
 def build_frame(plot: Plot, req: ChartRequest, console) -> list[Strip]:  # noqa: ANN001
@@ -95,9 +97,9 @@ class SeriesPlot(Widget):
     class FrameReady(Message):
         """A worker finished a frame for this chart (posted from the worker thread)."""
 
-        def __init__(self, size: Size, lines: list[Strip]) -> None:
+        def __init__(self, request: ChartRequest, lines: list[Strip]) -> None:
             super().__init__()
-            self.size = size
+            self.request = request
             self.lines = lines
 
     def __init__(self, title: str, *, xlabel: str = "step", empty: str = "no data yet",
@@ -117,6 +119,8 @@ class SeriesPlot(Widget):
         """How many frames were built (tests and the latency benchmark read it)."""
         self.render_threads: set[str] = set()
         """Names of the threads that built frames after the first (tests read it)."""
+        self.shown_counts: dict[str, int] = {}
+        """Points per series covered by the frame on screen (tests read it)."""
 
     # ------------------------------------------------------------------ data
 
@@ -165,15 +169,16 @@ class SeriesPlot(Widget):
             return None  # hidden (another tab, a collapsed row): build when shown
         theme = self.app.theme
         variables = self.app.theme_variables
+        counts = tuple((name, min(len(xs), len(ys))) for name, (xs, ys) in self._series.items())
         series = tuple(
-            (name if len(self._series) > 1 else None, xs, ys, min(len(xs), len(ys)))
-            for name, (xs, ys) in self._series.items())
+            (name if len(self._series) > 1 else None, xs, ys, n)
+            for (name, n), (xs, ys) in zip(counts, self._series.values()))
         return ChartRequest(
             width=width, height=height, xlabel=self.xlabel, empty_text=self.empty_text,
             theme_name=f"textual-auto-{theme}",
             theme_colours=(Color.parse(variables.get("surface", "black")).rgb,
                            Color.parse(variables.get("foreground", "white")).rgb),
-            series=series)
+            series=series, counts=counts)
 
     @work(thread=True, exit_on_error=False, group="chart-frame")
     def _build(self, request: ChartRequest) -> None:
@@ -181,13 +186,14 @@ class SeriesPlot(Widget):
             lines = build_frame(self._plot, request, self.app.console)
         finally:
             self.render_threads.add(threading.current_thread().name)
-        self.post_message(self.FrameReady(Size(request.width, request.height), lines))
+        self.post_message(self.FrameReady(request, lines))
 
     def on_series_plot_frame_ready(self, message: SeriesPlot.FrameReady) -> None:
         message.stop()
         self._in_flight = False
         self._lines = message.lines
-        self._frame_size = message.size
+        self._frame_size = Size(message.request.width, message.request.height)
+        self.shown_counts = dict(message.request.counts)
         self.refresh()
         if self._frame_size != self.size:
             self._dirty = True  # resized while building: build again at the new size
@@ -230,6 +236,7 @@ class SeriesPlot(Widget):
                 self.redraws += 1
                 self._lines = build_frame(self._plot, request, self.app.console)
                 self._frame_size = Size(request.width, request.height)
+                self.shown_counts = dict(request.counts)
         lines = self._lines or []
         if y >= len(lines):
             return Strip([Segment(" " * width)], width)

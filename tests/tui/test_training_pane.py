@@ -92,6 +92,16 @@ async def test_every_step_reaches_the_chart(tmp_path) -> None:
         loss_plot = app.query_one("#plot-loss", SeriesPlot)
         assert loss_plot.point_count("loss") == STEPS
         assert app.query_one("#plot-lr", SeriesPlot).point_count("lr") == STEPS
+        # the frames on screen cover every step, and were built off the UI thread
+        lr_plot = app.query_one("#plot-lr", SeriesPlot)
+        for _ in range(100):  # bounded: the last frame may still be in its worker
+            if loss_plot.shown_counts.get("loss") == lr_plot.shown_counts.get("lr") == STEPS:
+                break
+            await pilot.pause(0.05)
+        assert loss_plot.shown_counts == {"loss": STEPS}
+        assert app.query_one("#plot-lr", SeriesPlot).shown_counts == {"lr": STEPS}
+        assert loss_plot.render_threads
+        assert threading.current_thread().name not in loss_plot.render_threads
         # 600 events were drawn in far fewer redraws (the 10 Hz throttle), but drawn.
         assert 1 <= loss_plot.redraws < STEPS
         facts = app.query_one(TrainProgress).text
@@ -238,3 +248,30 @@ async def test_real_training_from_the_panel(tiny_model_dir, tmp_path) -> None:
         assert app.states[:2] == ["loading", "training"] and "stopping" in app.states
         checkpoints = list((Path(pane.run_dir) / "checkpoints").glob("checkpoint-*"))
         assert checkpoints, "a stopped run leaves a checkpoint"
+
+
+async def test_resize_keeps_the_old_frame_until_the_worker_rebuilds() -> None:
+    """The details toggle resizes the charts: the UI thread fits the previous frame to the
+    new size at once, and a worker builds the new frame (never the UI thread)."""
+    app = PaneApp(RunConfig())
+    async with app.run_test(size=(120, 40)) as pilot:
+        pane = app.query_one(TrainingPane)
+        sink = MessageSink(pane)
+        for i in range(1, 51):
+            sink.emit(_step(i))
+        await pilot.pause(0.3)
+        plot = app.query_one("#plot-loss", SeriesPlot)
+        height_before = plot.size.height
+        pane.focus()
+        await pilot.press("l")
+        assert pane.has_class("-charts-only") and plot.size.height > height_before
+        for _ in range(100):  # bounded: a lost rebuild fails the test instead of hanging it
+            if plot._frame_size == plot.size:
+                break
+            await pilot.pause(0.05)
+        assert plot._frame_size == plot.size
+        assert plot.shown_counts == {"loss": 50}
+        assert plot.render_threads and threading.current_thread().name not in plot.render_threads
+        lines = [plot.render_line(y).text for y in range(plot.size.height)]
+        assert all(len(line) == plot.size.width for line in lines)
+        assert any("⠁" <= ch <= "⣿" for line in lines for ch in line), "braille curve drawn"
