@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import tempfile
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any, Iterable, Iterator
 
 
 def atomic_write_bytes(path: Path, data: bytes) -> Path:
@@ -59,3 +61,21 @@ def atomic_write_jsonl(path: Path, rows: Iterable[Any]) -> Path:
             pass
         raise
     return path
+
+
+@contextmanager
+def atomic_directory(path: Path) -> Iterator[Path]:
+    """Build a folder under a temporary name beside ``path``; on success it replaces ``path``
+    whole, on any error it is removed: a crash never leaves a half-built folder that looks
+    finished."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", dir=path.parent))
+    try:
+        yield tmp
+        if path.exists():
+            shutil.rmtree(path)
+        os.replace(tmp, path)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise

@@ -9,12 +9,11 @@ Mistral; Mixtral and Qwen2-MoE for experts), only narrow and shallow. Widths are
 from __future__ import annotations
 
 import os
-import shutil
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from synapse_core.fileio import atomic_directory
 from synapse_core.paths import cache_dir
 
 TINY_KINDS = ("pixtral", "mistral", "mixtral", "qwen2_moe")
@@ -97,19 +96,11 @@ def build_tiny_model(kind: str, out_dir: str | os.PathLike[str], *, seed: int = 
     else:
         model = tf.AutoModelForCausalLM.from_config(cfg)
     model = model.to(torch.bfloat16)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
-    try:
+    with atomic_directory(out) as tmp:
         model.save_pretrained(str(tmp), safe_serialization=True)
         tok.save_pretrained(str(tmp))
         if kind == "pixtral":
             _save_pixtral_processor(tmp, tok)
-        if out.exists():
-            shutil.rmtree(out)
-        os.replace(tmp, out)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
     return out
 
 

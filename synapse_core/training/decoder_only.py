@@ -11,12 +11,11 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import re
 import shutil
-import tempfile
 from pathlib import Path
 
+from synapse_core.fileio import atomic_directory
 from synapse_core.paths import cache_dir
 
 _SKIP = ("vision_tower", "multi_modal_projector")
@@ -54,9 +53,7 @@ def extract_decoder(model_dir: str | Path) -> Path:
     text["tie_word_embeddings"] = cfg.get("tie_word_embeddings", text.get("tie_word_embeddings",
                                                                            False))
     text["dtype"] = cfg.get("dtype", text.get("dtype", "bfloat16"))
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
-    try:
+    with atomic_directory(out) as tmp:
         weight_map: dict[str, str] = {}
         for shard in shards:
             tensors = {}
@@ -75,12 +72,6 @@ def extract_decoder(model_dir: str | Path) -> Path:
         for name in _TOKENIZER_FILES:
             if (src / name).is_file():
                 shutil.copy2(src / name, tmp / name)
-        if out.exists():
-            shutil.rmtree(out)
-        os.replace(tmp, out)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
     return out
 
 
