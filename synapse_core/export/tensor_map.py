@@ -193,9 +193,15 @@ def _plan_experts(refs: dict[str, TensorRef], p: str, i: int, hp: TextParams,
         return
     moe = f"{p}mlp."
     add(f"blk.{i}.ffn_gate_inp.weight", [req(moe + "gate.weight")], _one(), force_f32=True)
+    _plan_fused_experts(moe, i, E, add, req)
+
+
+def _plan_fused_experts(moe: str, i: int, E: int, add: Callable[..., None],
+                        req: Callable[[str], TensorRef]) -> None:
+    """transformers 5's fused experts: ``gate_up_proj`` [E, 2I, H] split into gate and up
+    (forward: ``.chunk(2, dim=-1)`` -> gate, up), ``down_proj`` [E, H, I] as it is."""
     gu = req(moe + "experts.gate_up_proj")
     half = gu.shape[1] // 2
-    # transformers 5 fuses [gate; up] along dim 1 (forward: .chunk(2, dim=-1) -> gate, up)
     add(f"blk.{i}.ffn_gate_exps.weight", [gu], _one(lambda t: t[:, :half].contiguous()),
         (E, half, gu.shape[2]))
     add(f"blk.{i}.ffn_up_exps.weight", [gu], _one(lambda t: t[:, half:].contiguous()),
@@ -208,13 +214,7 @@ def _plan_qwen_moe(refs: dict[str, TensorRef], p: str, i: int, hp: TextParams,
     E, moe = hp.n_expert, f"{p}mlp."
     add(f"blk.{i}.ffn_gate_inp.weight", [req(moe + "gate.weight")], _one(), force_f32=True)
     if f"{moe}experts.gate_up_proj" in refs:
-        gu = req(moe + "experts.gate_up_proj")
-        half = gu.shape[1] // 2
-        add(f"blk.{i}.ffn_gate_exps.weight", [gu], _one(lambda t: t[:, :half].contiguous()),
-            (E, half, gu.shape[2]))
-        add(f"blk.{i}.ffn_up_exps.weight", [gu], _one(lambda t: t[:, half:].contiguous()),
-            (E, half, gu.shape[2]))
-        add(f"blk.{i}.ffn_down_exps.weight", [req(moe + "experts.down_proj")], _one())
+        _plan_fused_experts(moe, i, E, add, req)
     else:
         for gg in ("gate", "up", "down"):
             srcs = [req(f"{moe}experts.{e}.{gg}_proj.weight") for e in range(E)]
