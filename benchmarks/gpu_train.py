@@ -175,7 +175,13 @@ def run_engine(a: argparse.Namespace) -> dict:
         engine = Engine(None, sink, resume_from=run_dir, rows=rows, telemetry_interval_s=0.5)
     else:
         engine = Engine(cfg, sink, run_dir=run_dir, rows=rows, telemetry_interval_s=0.5)
-    result = _in_worker(engine)
+    profiler = _profiler(a) if a.profile else None
+    if profiler is not None:  # the last two steps are traced (and left out of the median)
+        from synapse_core.events import CallbackSink, TeeSink
+
+        engine.sink = TeeSink(sink, CallbackSink(
+            lambda e: profiler.step() if isinstance(e, StepLogged) else None))
+    result = _in_worker(engine, profiler)
     if not isinstance(result, TrainingFinished):
         raise RuntimeError(f"engine failed: {getattr(result, 'message', result)}\n"
                            f"{getattr(result, 'traceback', '')}")
@@ -187,21 +193,61 @@ def run_engine(a: argparse.Namespace) -> dict:
                     losses=[r["loss"] for r in rows_],
                     learning_rates=[r["learning_rate"] for r in rows_], run_dir=str(run_dir))
     steps = sink.of(StepLogged)
-    tps = [s.tokens_per_s for s in steps[a.warmup:] if s.tokens_per_s]
+    timed = steps[a.warmup:len(steps) - (2 if a.profile else 0)]
+    tps = [s.tokens_per_s for s in timed if s.tokens_per_s]
+    # tokens and seconds of each step, from the event times: a mean over all timed steps
+    # beside the median (packed variable-length steps carry different token counts)
+    secs = [b.ts - p.ts for p, b in zip(steps, steps[1:])][a.warmup - 1:len(steps) - 1
+                                                           - (2 if a.profile else 0)]
+    step_tokens = [round((s.tokens_per_s or 0) * dt) for s, dt in zip(timed, secs)]
     loaded = sink.of(ModelLoaded)[0]
     return dict(tok_s=statistics.median(tps) if tps else None, peak_gib=_peak(),
+                tok_s_mean=sum(step_tokens) / sum(secs) if secs and sum(secs) else None,
+                step_tokens=step_tokens, step_s=[round(x, 3) for x in secs],
                 steps=len(steps), backend=loaded.backend, attn=loaded.attn_implementation,
                 load_s=loaded.seconds, losses=[s.loss for s in steps],
                 learning_rates=[s.learning_rate for s in steps], run_dir=str(run_dir),
                 nvml_in_metrics=_nvml_in_metrics(run_dir), notes=list(loaded.notes))
 
 
-def _in_worker(engine):
+def _in_worker(engine, profiler=None):
     """Run ``engine`` in a worker thread, as the app does, and wait for it."""
-    worker = threading.Thread(target=engine.run, name="engine-worker")
+    def target() -> None:
+        if profiler is None:
+            engine.run()
+            return
+        with profiler:
+            engine.run()
+
+    worker = threading.Thread(target=target, name="engine-worker")
     worker.start()
     worker.join()
+    if profiler is not None:
+        _write_profile(profiler)
     return engine.result
+
+
+def _profiler(a: argparse.Namespace):
+    """torch.profiler over the run's last two steps (CPU and CUDA kernels)."""
+    import torch
+    from torch.profiler import ProfilerActivity, profile, schedule
+
+    acts = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if torch.cuda.is_available()
+                                     else [])
+    return profile(activities=acts, schedule=schedule(wait=max(a.steps - 3, 0), warmup=1,
+                                                      active=2, repeat=1))
+
+
+def _write_profile(profiler) -> None:
+    """The top kernels by device time, printed and written beside the run files."""
+    import torch
+
+    key = "cuda_time_total" if torch.cuda.is_available() else "cpu_time_total"
+    table = profiler.key_averages().table(sort_by=key, row_limit=40, max_name_column_width=70)
+    print(table, file=sys.stderr)
+    if os.environ.get("OUT"):
+        name = f"profile-{os.getpid()}.txt"
+        (Path(os.environ["OUT"]) / name).write_text(table, encoding="utf-8")
 
 
 def _nvml_in_metrics(run_dir: Path) -> bool:
@@ -314,6 +360,8 @@ def spawn(a: argparse.Namespace, stack: str, workload: str) -> dict:
            "--warmup", str(a.warmup), "--objective", a.objective, "--out-dir", a.out_dir]
     if a.quick:
         cmd.append("--quick")
+    if a.profile:
+        cmd.append("--profile")
     t0 = time.time()
     proc = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT)
     lines = [x for x in proc.stdout.splitlines() if x.startswith("RESULT ")]
@@ -343,6 +391,9 @@ def main() -> int:
                    help="saved Tekken tokenizer (the GPU machine has no mistral-common)")
     p.add_argument("--out-dir", default=None)
     p.add_argument("--json", default=str(ROOT / "benchmarks" / "results" / "gpu_train.json"))
+    p.add_argument("--profile", action="store_true",
+                   help="engine stacks: trace the last two steps with torch.profiler and print "
+                        "the top kernels (those steps are left out of tokens/s)")
     p.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     p.add_argument("--stack", help=argparse.SUPPRESS)
     p.add_argument("--workload", default="full", help=argparse.SUPPRESS)
@@ -367,7 +418,7 @@ def main() -> int:
     results: dict[str, dict] = {}
     for stack in a.stacks.split(","):
         for workload in a.workloads.split(","):
-            if workload == "varlen" and stack != "engine":
+            if workload == "varlen" and stack not in ("engine", "engine_decoder"):
                 continue  # the variable-length workload measures the engine's packing
             if stack == "bare_unsloth" and a.quick:
                 results[f"{stack}/{workload}"] = {"ok": False, "error": "skipped: needs CUDA"}
@@ -395,7 +446,7 @@ def print_table(a: argparse.Namespace, results: dict) -> None:
     print(f"\n{'stack/workload':24s} {'tokens/s':>10s} {'peak GiB':>9s} {'load s':>7s}  note")
     for key, r in results.items():
         tok = f"{r['tok_s']:,.0f}" if r.get("tok_s") else "-"
-        peak = f"{r['peak_gib']:.1f}" if r.get("peak_gib") else "-"
+        peak = f"{r['peak_gib']:.2f}" if r.get("peak_gib") else "-"
         load = f"{r['load_s']:.0f}" if r.get("load_s") else "-"
         note = "" if r.get("ok") else r.get("error", "")[:60]
         print(f"{key:24s} {tok:>10s} {peak:>9s} {load:>7s}  {note}")
@@ -420,6 +471,7 @@ def print_table(a: argparse.Namespace, results: dict) -> None:
         "varlen_tok_s": varlen, "ratio_engine_bare": ratio(eng, bare),
         "engine_decoder_tok_s": _fig(results, "engine_decoder/full", "tok_s"),
         "engine_decoder_peak_gib": _fig(results, "engine_decoder/full", "peak_gib"),
+        "engine_decoder_varlen_tok_s": _fig(results, "engine_decoder/varlen", "tok_s"),
         "ratio_engine_hf": ratio(eng, hf), "ratio_varlen_full": ratio(varlen, eng),
         "nvml_in_metrics": _fig(results, "engine/full", "nvml_in_metrics"),
         "resume_max_loss_diff": _curve_diff(results, "losses"),
