@@ -73,9 +73,19 @@ class ExportPane(Vertical):
         except ValueError as e:  # a corrupt queue file: say where, keep the pane usable
             self._log(f"[b]queue not loaded:[/b] {escape(str(e))}")
             return
-        for job in self.queue.jobs():
+        jobs = self.queue.jobs()
+        for job in jobs:
             if job.state == "failed" and job.error.startswith("interrupted"):
                 self._log(f"job {job.id} ({escape(job.source)}) was interrupted; r retries it")
+        if not jobs:
+            ex = self.config.export
+            rules = ", ".join(f"{escape(k)} -> {v}" for k, v in ex.overrides.items())
+            self._log(f"No export jobs yet. When a run finishes, press [b]e[/b] on the Training "
+                      f"tab, or [b]a[/b] here to pick a run folder: the adapter is merged, "
+                      f"converted to GGUF, quantized to {ex.quant.upper()}"
+                      + (f" ({rules})" if rules else "")
+                      + (", the vision tower written as mmproj" if ex.mmproj else "")
+                      + (", and verified in llama.cpp" if ex.verify else "") + ".")
         self.set_interval(REDRAW_INTERVAL_S, self._redraw)
         self._serve()
 

@@ -83,3 +83,14 @@ async def test_pane_shows_persisted_jobs_and_edits_them(tmp_path):
         assert table.row_count == 2
         assert [j.id for j in pane.queue.jobs()] == [cancelled.id, interrupted.id]
         assert json.loads((out / QUEUE_FILE).read_text())["jobs"][1]["id"] == interrupted.id
+
+
+async def test_empty_queue_says_how_to_add_a_job(tmp_path):
+    app = _PaneApp(_config(tmp_path))
+    async with app.run_test(size=(120, 40)) as pilot:
+        pane = app.query_one(ExportPane)
+        await _settle(pane, pilot)
+        assert pane.query_one(ExportJobsTable).row_count == 0
+        log_text = " ".join(line.text for line in pane.query_one("#export-log").lines)
+        assert "No export jobs yet" in log_text
+        assert "Q4_K_M" in log_text and "q6_k" in log_text  # what a job will do, from config
