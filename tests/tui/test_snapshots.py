@@ -9,11 +9,13 @@ contents (their own tests cover them). Update after an intended change with
 
 from __future__ import annotations
 
+import asyncio
 import json
 from pathlib import Path
 
 from synapse_core.config import RunConfig
 from synapse_tui.app import SynapseApp
+from synapse_tui.panes.dataset import DatasetPane
 
 
 def test_first_screen_training_tab(snap_compare, tmp_path: Path) -> None:
@@ -27,7 +29,12 @@ def test_first_screen_training_tab(snap_compare, tmp_path: Path) -> None:
     app = SynapseApp(cfg, data_label="tiny.jsonl", initial_tab="training")
 
     async def settle(pilot) -> None:
-        await pilot.pause(0.5)  # panes finish loading the one-row file; focus settles
+        pane = app.query_one(DatasetPane)
+        for _ in range(200):  # the one-row file is loaded (seconds at most on a busy machine)
+            if not pane.loading and len(pane.table) == 1:
+                break
+            await asyncio.sleep(0.05)
+        await pilot.pause(0.3)  # focus settles
         app.clear_notifications()
         await pilot.pause()
 
