@@ -40,3 +40,11 @@ def test_atomic_jsonl_failure_leaves_previous_file(tmp_path):
         atomic_write_jsonl(path, rows())
     assert path.read_text() == "kept\n"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["rows.jsonl"]
+
+
+def test_atomic_text_round_trips_unicode_and_replaces(tmp_path):
+    path = tmp_path / "sub" / "note.txt"
+    atomic_write_text(path, "first")
+    atomic_write_text(path, "ähnlich 🧙\n")
+    assert path.read_text(encoding="utf-8") == "ähnlich 🧙\n"
+    assert sorted(p.name for p in path.parent.iterdir()) == ["note.txt"]
