@@ -173,7 +173,14 @@ class TrainingConfig:
     preview_prompt: str = _f("What is entropy, in one paragraph?", "prompt used for previews")
     preview_max_new_tokens: int = _f(48, "tokens per preview", lo=1, hi=4096)
     runs_dir: str = _f("runs", "where run directories are created")
-    gpus: str = _f("auto", "'auto', 'all' or a comma list of CUDA indices ('0,1')")
+    gpus: str = _f("auto", "which devices train: 'auto' = this process, one device (CUDA if "
+                   "present, else CPU); 'all' = every visible CUDA GPU, one torchrun rank each; "
+                   "'0,1' = those CUDA indices (CUDA order), one rank each; 'cpu:N' = N gloo "
+                   "ranks on the CPU (tests, machines without a GPU). Anything but 'auto' runs "
+                   "through torchrun, even one GPU")
+    stop_timeout_s: float = _f(600.0, "multi-process runs: seconds the ranks get to checkpoint "
+                               "and exit after a stop (a stop during model load waits for the "
+                               "first step) before the process group is killed", lo=1.0)
 
 
 @dataclass
@@ -353,6 +360,7 @@ def validate(cfg: RunConfig) -> None:
                           f"{t.per_device_train_batch_size} is out of range for objective 'kto'; "
                           "allowed [2, 4096] (TRL's KTO pairs rows in a batch for its KL term)",
                           cfg.source)
+    parse_gpus(t.gpus, cfg.source)
     if not cfg.reasoning.tags or len(set(cfg.reasoning.tags)) != len(cfg.reasoning.tags):
         raise ConfigError("reasoning.tags", "must be a non-empty list without repeats", cfg.source)
     for pattern in cfg.export.overrides:
@@ -362,6 +370,28 @@ def validate(cfg: RunConfig) -> None:
         except re.error as e:
             raise ConfigError(f"export.overrides.{pattern}", f"not a valid regex: {e}",
                               cfg.source) from e
+
+
+def parse_gpus(value: str, source: str | None = None) -> tuple[str, object]:
+    """Syntax of ``training.gpus``: ("auto", None), ("all", None), ("cuda", [indices]) or
+    ("cpu", ranks). Whether the GPUs exist is checked when the run starts (it needs torch)."""
+    v = value.strip().lower()
+    if v in ("auto", "all"):
+        return v, None
+    if v.startswith("cpu:"):
+        n = v[4:].strip()
+        if not n.isdigit() or not 1 <= int(n) <= 64:
+            raise ConfigError("training.gpus", f"{value!r}: 'cpu:N' needs N between 1 and 64",
+                              source)
+        return "cpu", int(n)
+    items = [x.strip() for x in v.split(",")]
+    if not items or not all(x.isdigit() for x in items):
+        raise ConfigError("training.gpus", f"{value!r} is not allowed; use 'auto', 'all', "
+                          "a comma list of CUDA indices ('0,1') or 'cpu:N'", source)
+    indices = [int(x) for x in items]
+    if len(set(indices)) != len(indices):
+        raise ConfigError("training.gpus", f"{value!r} names a GPU twice", source)
+    return "cuda", indices
 
 
 def demo_config() -> RunConfig:

@@ -3,7 +3,9 @@
 It logs each step (event + metrics.jsonl row), raises ``LossNotFinite`` on a NaN/inf loss so
 the run fails loudly instead of training garbage, and between optimizer steps: blocks while
 paused, saves on "checkpoint now", and on stop asks the trainer to save and stop (the
-trainer saves within the same step, then leaves its loop).
+trainer saves within the same step, then leaves its loop). Under torchrun (several ranks)
+the requests are all-reduced at every step end so all ranks act on the same step, and
+tokens/s is the global figure.
 """
 
 from __future__ import annotations
@@ -20,6 +22,19 @@ from synapse_core.training.events import (CheckpointSaved, StepLogged, TrainingP
                                           TrainingResumed)
 
 _NOT_METRICS = {"loss", "learning_rate", "grad_norm", "epoch", "total_flos", "step"}
+
+
+def _process_group() -> tuple[Any, Any] | None:
+    """(torch.distributed, the device its collectives use) when this process is one rank of
+    several (torchrun), else None."""
+    import torch
+    import torch.distributed as dist
+
+    if not (dist.is_available() and dist.is_initialized()) or dist.get_world_size() < 2:
+        return None
+    on_nccl = "nccl" in str(dist.get_backend())
+    device = torch.device("cuda", torch.cuda.current_device()) if on_nccl else torch.device("cpu")
+    return dist, device
 
 
 class LossNotFinite(FloatingPointError):
@@ -56,25 +71,64 @@ class EngineCallback(TrainerCallback):
         self._last_time = time.time()
         self._last_tokens = 0.0
         self.token_counter: Any = None  # set by build_trainer when the trainer logs no tokens
+        self._group: tuple[Any, Any] | None = None  # (torch.distributed, device) with > 1 rank
+        self.world_size = 1
 
     # -- hooks -----------------------------------------------------------------------------
 
     def on_train_begin(self, args: Any, state: Any, control: Any, **kw: Any) -> None:
         self._last_time = time.time()
         self._last_tokens = 0.0
+        self._group = _process_group()
+        self.world_size = self._group[0].get_world_size() if self._group else 1
+
+    def _group_flags(self) -> tuple[bool, bool, bool]:
+        """(stop, checkpoint, pause) as the whole process group decides them: each rank's
+        requests (only rank 0 receives any) all-reduced with MAX, so every rank saves,
+        pauses and stops at the same step. One process: this process's requests."""
+        stop = self.rc.stop_requested.is_set()
+        checkpoint = self.rc.checkpoint_requested.is_set()
+        if checkpoint:
+            self.rc.checkpoint_requested.clear()
+        pause = self.rc.paused and not stop
+        if not self._group:
+            return stop, checkpoint, pause
+        import torch  # already loaded: this runs inside HF's training loop
+
+        dist, device = self._group
+        flags = torch.tensor([stop, checkpoint, pause], dtype=torch.int32, device=device)
+        dist.all_reduce(flags, op=dist.ReduceOp.MAX)
+        stop, checkpoint, pause = (bool(x) for x in flags.tolist())
+        return stop, checkpoint, pause
+
+    def _global_tokens(self, local: float) -> float:
+        """The token count summed over the ranks (each counts only its own batches)."""
+        if not self._group:
+            return local
+        import torch
+
+        dist, device = self._group
+        total = torch.tensor([int(local)], dtype=torch.int64, device=device)
+        dist.all_reduce(total, op=dist.ReduceOp.SUM)
+        return float(total.item())
 
     def on_step_end(self, args: Any, state: Any, control: Any, **kw: Any) -> None:
         step = state.global_step
-        if self.rc.paused and not self.rc.stop_requested.is_set():
+        stop, checkpoint, pause = self._group_flags()
+        if pause and not stop:
             self.emit(TrainingPaused(step=step))
-            self.rc.wait_while_paused()  # blocks this worker thread only; stop() wakes it
+            while pause and not stop:
+                # one process: block until resumed or stopped. Several: every rank meets
+                # again every 0.5 s, so no collective waits long enough to time out
+                self.rc.wait_while_paused(0.5 if self._group else None)
+                stop_now, checkpoint_now, pause = self._group_flags()
+                stop, checkpoint = stop or stop_now, checkpoint or checkpoint_now
             self.emit(TrainingResumed(step=step))
             self._last_time = time.time()  # do not count the pause in tokens/s
-        if self.rc.checkpoint_requested.is_set():
-            self.rc.checkpoint_requested.clear()
+        if checkpoint:
             control.should_save = True
             self.save_reason = "manual"
-        if self.rc.stop_requested.is_set():
+        if stop:
             control.should_save = True
             control.should_training_stop = True
             self.save_reason = self.stopped_reason = self.rc.stop_reason or "user"
@@ -90,9 +144,9 @@ class EngineCallback(TrainerCallback):
         step = state.global_step
         loss = float(logs["loss"])
         now = time.time()
-        tokens = logs.get("num_tokens")
+        tokens = logs.get("num_tokens")  # TRL gathers it over the ranks: already global
         if tokens is None and self.token_counter is not None:
-            tokens = self.token_counter.total
+            tokens = self._global_tokens(self.token_counter.total)
         tps = None
         if tokens is not None:
             delta = float(tokens) - self._last_tokens
@@ -111,10 +165,11 @@ class EngineCallback(TrainerCallback):
                            learning_rate=float(logs.get("learning_rate", 0.0)),
                            grad_norm=None if grad_norm is None else float(grad_norm),
                            tokens_per_s=tps, metrics=metrics,
-                           gpu_mem_gib=extra.get("gpu_mem_gib"))
+                           gpu_mem_gib=extra.get("gpu_mem_gib"), world_size=self.world_size)
         row = {"step": step, "epoch": event.epoch, "loss": loss,
                "learning_rate": event.learning_rate, "grad_norm": event.grad_norm,
-               "tokens_per_s": tps, **metrics, **extra, "ts": event.ts}
+               "tokens_per_s": tps, **metrics, **extra, "world_size": self.world_size,
+               "ts": event.ts}
         self.write_metrics(row)
         self.emit(event)
         if not math.isfinite(loss):

@@ -93,8 +93,21 @@ class Engine:
             write_config(self.config, path / rd.CONFIG_FILE)
         return run
 
+    launches_ranks = True
+    """With ``training.gpus`` other than "auto", ``run`` supervises torchrun ranks instead of
+    training here (``distributed``); the ranks' own engines set this False."""
+    is_main_process = True
+    """Writes the final adapter (rank 0 of several, or the only process)."""
+    world_size = 1
+
     def run(self) -> Event:
         """Train; returns (and has emitted) the terminal event."""
+        if (self.launches_ranks and self._config_error is None
+                and self.config.training.gpus.strip().lower() != "auto"):
+            from synapse_core.training.distributed import supervise
+
+            self.result = supervise(self)  # same events, same terminal event, same run folder
+            return self.result
         telemetry_stop = threading.Event()
         sampler = None
         try:
@@ -274,7 +287,8 @@ class Engine:
         self.emit(RunStarted(run_dir=str(run.path), objective=cfg.training.objective,
                              model=cfg.model.name_or_path, total_steps=total_steps,
                              num_train_epochs=cfg.training.num_train_epochs,
-                             train_rows=len(rows), resumed_from_step=start_step))
+                             train_rows=len(rows), resumed_from_step=start_step,
+                             world_size=self.world_size))
         run.write_state(state="running", total_steps=total_steps, step=start_step,
                         backend=loaded.backend, device=loaded.device)
         if on_cuda:
@@ -282,9 +296,10 @@ class Engine:
         trainer.train(resume_from_checkpoint=str(resume_ckpt) if resume_ckpt else None)
         self._step = trainer.state.global_step
         adapter = run.adapter
-        loaded.model.save_pretrained(str(adapter), selected_adapters=["default"])
-        loaded.tokenizer.save_pretrained(str(adapter))
-        if loaded.full_model:
+        if self.is_main_process:  # the ranks hold the same weights: one writer
+            loaded.model.save_pretrained(str(adapter), selected_adapters=["default"])
+            loaded.tokenizer.save_pretrained(str(adapter))
+        if loaded.full_model and self.is_main_process:
             from synapse_core.training.decoder_only import adapter_to_full_model
 
             adapter_to_full_model(adapter, loaded.full_model)

@@ -19,6 +19,7 @@ class RunStarted(Event):
     num_train_epochs: float
     train_rows: int
     resumed_from_step: int = 0
+    world_size: int = 1          # training processes (torchrun ranks); 1 = in-process
 
 
 @dataclass(frozen=True)
@@ -52,6 +53,7 @@ class StepLogged(Event):
     tokens_per_s: float | None = None
     metrics: dict[str, float] = field(default_factory=dict)  # objective metrics (KTO rewards, KL)
     gpu_mem_gib: float | None = None   # torch allocated on the training device, if CUDA
+    world_size: int = 1                # ranks; tokens_per_s is the global figure over all
 
 
 @dataclass(frozen=True)
@@ -105,14 +107,31 @@ class TrainingFailed(Event):
     step: int = 0
 
 
+def event_classes() -> dict[str, type[Event]]:
+    """Every event kind a run writes to events.jsonl, by class name."""
+    from synapse_core.events import LogLine
+    from synapse_core.telemetry.events import TelemetrySampled, TelemetryUnavailable
+
+    return {c.__name__: c for c in (RunStarted, ModelLoaded, StepLogged, CheckpointSaved,
+                                     PreviewGenerated, TrainingPaused, TrainingResumed,
+                                     TrainingFinished, TrainingFailed, LogLine,
+                                     TelemetrySampled, TelemetryUnavailable)}
+
+
 def event_from_dict(d: dict[str, Any]) -> Event:
-    """Rebuild an event written with ``Event.to_dict`` (used to stream events across processes)."""
-    kinds = {c.__name__: c for c in (RunStarted, ModelLoaded, StepLogged, CheckpointSaved,
-                                      PreviewGenerated, TrainingPaused, TrainingResumed,
-                                      TrainingFinished, TrainingFailed)}
+    """Rebuild an event written with ``Event.to_dict`` (used to stream events across processes:
+    the multi-GPU supervisor tails rank 0's events.jsonl). Raises KeyError for an unknown kind;
+    fields a newer writer added are dropped, so an old reader still gets the event."""
+    import dataclasses
+
+    from synapse_core.telemetry.events import GpuSample
+
     d = dict(d)
-    cls = kinds[d.pop("kind")]
-    for key in ("notes",):
-        if key in d and isinstance(d[key], list):
-            d[key] = tuple(d[key])
+    cls = event_classes()[d.pop("kind")]
+    known = {f.name for f in dataclasses.fields(cls)}
+    d = {k: v for k, v in d.items() if k in known}
+    if "notes" in d and isinstance(d["notes"], list):
+        d["notes"] = tuple(d["notes"])
+    if "gpus" in d and isinstance(d["gpus"], list):
+        d["gpus"] = tuple(GpuSample(**g) if isinstance(g, dict) else g for g in d["gpus"])
     return cls(**d)

@@ -8,6 +8,7 @@ padding-free (TRL's best-fit packing with per-row position ids) when ``packing``
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any
 
@@ -35,9 +36,9 @@ def check_rows(objective: str, rows: list[dict[str, Any]]) -> None:
 
 def training_args_kwargs(cfg: RunConfig, output_dir: Path, *, optim: str, bf16: bool,
                          use_cpu: bool, max_steps: int | None = None) -> dict[str, Any]:
-    """kwargs shared by KTOConfig and SFTConfig."""
+    """kwargs shared by KTOConfig and SFTConfig (plus DDP's under torchrun)."""
     t = cfg.training
-    return dict(
+    return dict(**ddp_kwargs(use_cpu),
         output_dir=str(output_dir),
         learning_rate=t.learning_rate,
         num_train_epochs=t.num_train_epochs,
@@ -66,6 +67,15 @@ def training_args_kwargs(cfg: RunConfig, output_dir: Path, *, optim: str, bf16: 
         use_cpu=use_cpu,
         max_length=cfg.model.max_seq_length,
     )
+
+
+def ddp_kwargs(use_cpu: bool) -> dict[str, Any]:
+    """TrainingArguments for DDP when this process is one of several torchrun ranks: every
+    trainable parameter (LoRA, new token rows) is used each step, so DDP need not search for
+    unused ones (Unsloth's multi-GPU advice too); gloo on the CPU, NCCL on GPUs."""
+    if int(os.environ.get("WORLD_SIZE", "1")) < 2:
+        return {}
+    return dict(ddp_find_unused_parameters=False, ddp_backend="gloo" if use_cpu else "nccl")
 
 
 def build_trainer(cfg: RunConfig, model: Any, tokenizer: Any, rows: list[dict[str, Any]],

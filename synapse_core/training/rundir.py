@@ -9,6 +9,12 @@ Layout (one folder per run)::
     state.json        state (running, finished, stopped, failed), objective, last step
     checkpoints/      HF Trainer's ``checkpoint-N`` folders (resume from the last)
     adapter/          the final LoRA adapter + tokenizer (reasoning tokens, chat template)
+    distributed/      multi-process runs only (see ``distributed``): launch.json, the ranks'
+                      config.toml and rows.jsonl, control.json, torchrun.log, logs/ (per-rank
+                      stdout/stderr and error files), rank-N.json (each rank's summary)
+
+In a multi-process run only rank 0 writes the shared files (``FollowerRunDir`` on the others)
+and the checkpoints come from HF Trainer's main process (each rank adds its RNG state).
 
 Appends are line-buffered and flushed per line so a reader (the panel, ``synapse runs``,
 another process) sees every completed line; ``state.json`` is written atomically.
@@ -34,6 +40,7 @@ LOG_FILE = "train.log"
 STATE_FILE = "state.json"
 CHECKPOINTS_DIR = "checkpoints"
 ADAPTER_DIR = "adapter"
+DISTRIBUTED_DIR = "distributed"
 
 _CKPT_RE = re.compile(r"^checkpoint-(\d+)$")
 
@@ -129,6 +136,21 @@ class RunDir:
             for fh in self._files.values():
                 fh.close()
             self._files.clear()
+
+
+class FollowerRunDir(RunDir):
+    """The run folder as seen by ranks > 0 of a multi-process run: the same paths (HF Trainer
+    saves the checkpoints from the main process, each rank adds its own RNG state), but the
+    shared files (events, metrics, log, state) are rank 0's alone, so nothing is written."""
+
+    def _append(self, name: str, line: str) -> None:
+        return None
+
+    def write_state(self, **fields: Any) -> None:
+        return None
+
+    def truncate_metrics_after(self, step: int) -> None:
+        return None
 
 
 def read_state(run_dir: Path) -> dict[str, Any]:
