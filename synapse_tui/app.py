@@ -18,8 +18,10 @@ from rich.markup import escape
 from textual import on
 from textual.app import App, ComposeResult
 from textual.binding import Binding
+from textual.reactive import Reactive
+from textual.screen import Screen
 from textual.widget import Widget
-from textual.widgets import Footer, Static, TabbedContent, Tabs, TabPane
+from textual.widgets import Static, TabbedContent, Tabs, TabPane
 
 from synapse_core.config import RunConfig, write_config
 from synapse_tui.commands import SynapseCommands
@@ -28,6 +30,7 @@ from synapse_tui.messages import ExportRequested, OpenSample, RecordsLoaded, Run
 from synapse_tui.screens.confirm import ConfirmScreen
 from synapse_tui.screens.help import HelpScreen
 from synapse_tui.themes import DEFAULT_THEME, register_themes
+from synapse_tui.widgets.footer import KeyFooter
 from synapse_tui.widgets.header import RunHeader
 
 PANES: tuple[tuple[str, str, str, str], ...] = (
@@ -46,6 +49,18 @@ class PaneUnavailable(Static):
     """Stands in for a pane whose module failed to import; says why, shows nothing else."""
 
     DEFAULT_CSS = "PaneUnavailable { padding: 1 2; color: $warning; }"
+
+
+class MainScreen(Screen):
+    """The app's first screen: Textual's, minus a repaint of the whole screen on focus moves.
+
+    ``Screen.focused`` repaints every cell when the focus moves (a full compositor update,
+    ~10 ms here). The widgets that gain and lose the focus repaint themselves, restyled by
+    their ``:focus`` rules, so that full repaint only delayed the key that moved the focus.
+    """
+
+    focused: Reactive[Widget | None] = Reactive(None, repaint=False)
+    """The focused widget or None (as ``Screen.focused``, without the full repaint)."""
 
 
 class SynapseApp(App[int]):
@@ -96,7 +111,7 @@ class SynapseApp(App[int]):
             for n, (tab_id, title, module, cls_name) in enumerate(PANES, 1):
                 with TabPane(f"{n} {title}", id=tab_id):
                     yield self._make_pane(tab_id, module, cls_name)
-        yield Footer()
+        yield KeyFooter()
 
     def _make_pane(self, tab_id: str, module: str, cls_name: str) -> Widget:
         pane_id = f"{tab_id}-pane"
@@ -119,6 +134,10 @@ class SynapseApp(App[int]):
         # After the panes' own deferred focus calls: a focus inside a hidden tab makes
         # TabbedContent switch to that tab.
         self.call_after_refresh(self.action_show_pane, self.initial_tab)
+
+    def get_default_screen(self) -> Screen:
+        """The screen the panes live on (see ``MainScreen``)."""
+        return MainScreen(id="_default")
 
     # ------------------------------------------------------------------ panes
 

@@ -249,3 +249,100 @@ async def test_sigterm_while_training_checkpoints_then_exits(config: RunConfig, 
     state = read_state(Path(pane.run_dir))
     assert state["state"] == "stopped" and state["reason"] == "signal"
     assert list((Path(pane.run_dir) / "checkpoints").glob("checkpoint-*"))
+
+
+class VirtualTerminal:
+    """A screen buffer fed with the app's compositor updates, as a terminal would draw them."""
+
+    def __init__(self, width: int, height: int) -> None:
+        self.cells = [[("", None)] * width for _ in range(height)]
+        self.updates = 0
+
+    def feed(self, update: object) -> None:
+        """Apply one update (a full ``LayoutUpdate`` or a partial ``ChopsUpdate``)."""
+        from rich.console import Console
+        from rich.segment import ControlType
+
+        console = Console(width=len(self.cells[0]))
+        x = y = 0
+        for segment in update.__rich_console__(console, console.options):  # type: ignore[attr-defined]
+            if segment.control:
+                for code in segment.control:
+                    if code[0] == ControlType.CURSOR_MOVE_TO:
+                        x, y = code[1], code[2]
+                continue
+            if segment.text == "\n":
+                x, y = 0, y + 1
+                continue
+            for char in segment.text:
+                self.cells[y][x] = (char, segment.style)
+                x += 1
+        self.updates += 1
+
+    def rows(self) -> list[list[tuple[str, object]]]:
+        return self.cells
+
+
+def _full_render(app: SynapseApp) -> list[list[tuple[str, object]]]:
+    rows = []
+    for strip in app.screen._compositor.render_strips():
+        row = []
+        for segment in strip:
+            row.extend((char, segment.style) for char in segment.text)
+        rows.append(row)
+    return rows
+
+
+async def test_focus_moves_and_details_toggle_paint_what_a_full_render_shows(
+        config: RunConfig) -> None:
+    """The main screen skips Textual's full repaint on focus moves, and the details toggle
+    is a layout change alone: what reaches the terminal must still equal a full render."""
+    app = SynapseApp(config, initial_tab="training")
+    async with app.run_test(size=(100, 32)) as pilot:
+        await pilot.pause(0.5)
+        terminal = VirtualTerminal(100, 32)
+        terminal.feed(app.screen._compositor.render_full_update())
+        original = app._display
+
+        def display(screen, renderable) -> None:  # noqa: ANN001 - Textual's signature
+            original(screen, renderable)
+            if renderable is not None:
+                terminal.feed(renderable)
+
+        app._display = display  # type: ignore[method-assign]
+        seen = set()
+        for key in ("tab", "tab", "tab", "l", "tab", "shift+tab", "l", "tab"):
+            await pilot.press(key)
+            await pilot.pause(0.1)
+            seen.add(app.focused)
+            assert terminal.rows() == _full_render(app), f"stale cells after {key!r}"
+        assert len(seen) >= 3 and terminal.updates > 8
+
+
+async def test_footer_rebuilds_only_when_its_keys_change(config: RunConfig) -> None:
+    from synapse_tui.widgets.footer import KeyFooter
+
+    app = SynapseApp(config, initial_tab="training")
+    async with app.run_test(size=(120, 40)) as pilot:
+        footer = app.query_one(KeyFooter)
+
+        def keys() -> set[str]:
+            return {key.key for key in footer.query("FooterKey")}
+
+        for _ in range(100):  # bounded wait for the first compose with the pane's keys
+            if {"s", "l"} <= keys():
+                break
+            await pilot.pause(0.05)
+        assert {"s", "l"} <= keys()  # the training pane's keys are shown
+        await pilot.pause(0.3)
+        before = footer.recomposes
+        for _ in range(4):  # focus moves inside the pane: same keys, no rebuild
+            await pilot.press("tab")
+            await pilot.pause(0.05)
+        assert footer.recomposes == before
+        await pilot.press("1")  # the dataset pane: other keys, rebuilt once at least
+        for _ in range(100):
+            if "l" not in keys():
+                break
+            await pilot.pause(0.05)
+        assert footer.recomposes > before and "l" not in keys()
