@@ -18,7 +18,7 @@ from typing import Any, Iterator
 
 from synapse_core.data.banned import BannedMatcher, matcher_from_config
 from synapse_core.data.events import DatasetLoaded, DatasetLoadFailed, DatasetLoadProgressed
-from synapse_core.data.parallel import (default_workers, from_summary, iter_parallel,
+from synapse_core.data.parallel import (default_workers, from_summary, iter_parallel_chunks,
                                          long_line_reason, parse_line_summary, rebuild_record)
 from synapse_core.data.records import BadLine, Record
 from synapse_core.data.rows import RowError, build_record
@@ -82,16 +82,26 @@ def iter_rows(path: str | Path, config: Any, *, stop: threading.Event | None = N
     """Every row of ``path`` (JSONL file or saved ``datasets`` folder), in order.
 
     ``stop`` ends the stream early; ``progress(bytes_read, total_bytes)`` is called every
-    few thousand lines (rows instead of bytes for a ``datasets`` folder). A JSONL file of
+    few hundred lines (rows instead of bytes for a ``datasets`` folder). A JSONL file of
     ``PARALLEL_MIN_ROWS`` rows or more is scored by ``workers`` processes (default: one per
     spare CPU, see ``parallel.default_workers``; 1 means in this process), with the same
     results in the same order. Records build ``messages``/``raw`` (and ``reasons``) from their
     line when first read; ``with_reasons`` gives them their reasons at once (the CLI writes
     them), in this process as full Records from the reference path.
     """
+    for items in iter_chunks(path, config, stop=stop, progress=progress, workers=workers,
+                             with_reasons=with_reasons):
+        yield from items
+
+
+def iter_chunks(path: str | Path, config: Any, *, stop: threading.Event | None = None,
+                progress: Any = None, workers: int | None = None,
+                with_reasons: bool = False) -> Iterator[list[Record | BadLine]]:
+    """``iter_rows`` as lists of consecutive rows (a block of the file each: fewer steps
+    per row for a caller that takes them in batches)."""
     p = Path(path)
     if _is_dataset_dir(p):
-        yield from _iter_dataset(p, config, stop, progress)
+        yield from _chunked(_iter_dataset(p, config, stop, progress))
         return
     if p.is_dir():
         raise DataError(f"{p}: a folder that is not a saved `datasets` dataset")
@@ -108,23 +118,33 @@ def iter_rows(path: str | Path, config: Any, *, stop: threading.Event | None = N
         workers = default_workers() if estimate_rows(p, total) >= PARALLEL_MIN_ROWS else 1
     with open(p, "rb") as fh:
         if workers > 1:
-            items: Iterator[tuple[int, Record | BadLine | None]] = iter_parallel(
+            chunks: Iterator[tuple[int, list[Record | BadLine]]] = iter_parallel_chunks(
                 fh, spath, config, workers, stop, with_reasons)
         else:
-            items = _iter_serial(_read_lines(fh, limit), spath, config, with_reasons)
-        for n, (offset, item) in enumerate(items, 1):
-            if item is not None:
+            chunks = _serial_chunks(_read_lines(fh, limit), spath, config, with_reasons)
+        for offset, items in chunks:
+            if items:
                 any_row = True
-                yield item
-            if n % 2048 == 0:
-                if progress is not None:
-                    progress(offset, total)
-                if stop is not None and stop.is_set():
-                    return
+                yield items
+            if progress is not None:
+                progress(offset, total)
+            if stop is not None and stop.is_set():
+                return
         if progress is not None:
             progress(total, total)
     if not any_row:
         raise DataError(f"{p}: the file has no rows (only blank lines)")
+
+
+def _chunked(items: Iterator[Record | BadLine], size: int = 512) -> Iterator[list[Record | BadLine]]:
+    chunk: list[Record | BadLine] = []
+    for item in items:
+        chunk.append(item)
+        if len(chunk) >= size:
+            yield chunk
+            chunk = []
+    if chunk:
+        yield chunk
 
 
 def estimate_rows(p: Path, total: int) -> int:
@@ -163,23 +183,33 @@ def _read_lines(fh: Any, limit: int) -> Iterator[tuple[int, int, int, bytes | No
         yield line, start, offset, data, ""
 
 
-def _iter_serial(lines: Iterator[tuple[int, int, int, bytes | None, str]], path: str,
-                 config: Any, full: bool) -> Iterator[tuple[int, Record | BadLine | None]]:
-    """Score in this process: full Records with ``full``, else summaries whose detail is
-    rebuilt from the line when read (as the workers do)."""
+def _serial_chunks(lines: Iterator[tuple[int, int, int, bytes | None, str]], path: str,
+                   config: Any, full: bool, size: int = 512
+                   ) -> Iterator[tuple[int, list[Record | BadLine]]]:
+    """Score in this process, ``(end offset, rows)`` per ``size`` lines: full Records with
+    ``full``, else summaries whose detail is rebuilt from the line when read (as the workers
+    do)."""
     matcher = matcher_from_config(config)
-    for line, start, end, data, reason in lines:
+    chunk: list[Record | BadLine] = []
+    end = 0
+    for n, (line, start, end, data, reason) in enumerate(lines, 1):
         if data is None:
-            yield end, BadLine(path, line, reason)
+            chunk.append(BadLine(path, line, reason))
         elif full:
-            yield end, parse_line(data, line, path, config, matcher, start)
+            item = parse_line(data, line, path, config, matcher, start)
+            if item is not None:
+                chunk.append(item)
         else:
             res = parse_line_summary(data, line, path, config, matcher, start)
-            if res is None or isinstance(res, str):
-                yield end, res and BadLine(path, line, res)
-            else:
-                yield end, from_summary(line, start, res, partial(
-                    rebuild_record, data, line, path, config, matcher, start))
+            if res.__class__ is str:
+                chunk.append(BadLine(path, line, res))
+            elif res is not None:
+                chunk.append(from_summary(line, start, res, partial(
+                    rebuild_record, data, line, path, config, matcher, start)))
+        if n % size == 0:
+            yield end, chunk
+            chunk = []
+    yield end, chunk
 
 
 def _load_dataset(p: Path) -> Any:
@@ -271,15 +301,20 @@ def iter_batches(path: str | Path, config: Any, *, batch_size: int = 2000,
 
     batch = LoadBatch()
     try:
-        for item in iter_rows(path, config, stop=stop, progress=progress, workers=workers):
-            if isinstance(item, BadLine):
-                batch.bad.append(item)
-            else:
-                batch.records.append(item)
-            if len(batch.records) + len(batch.bad) >= batch_size:
-                emit(batch)
-                yield batch
-                batch = LoadBatch()
+        for items in iter_chunks(path, config, stop=stop, progress=progress, workers=workers):
+            i = 0
+            while i < len(items):
+                take = items[i:i + batch_size - len(batch.records) - len(batch.bad)]
+                i += len(take)
+                for item in take:
+                    if item.__class__ is BadLine:
+                        batch.bad.append(item)
+                    else:
+                        batch.records.append(item)
+                if len(batch.records) + len(batch.bad) >= batch_size:
+                    emit(batch)
+                    yield batch
+                    batch = LoadBatch()
     except DataError as e:
         if sink is not None:
             sink.emit(DatasetLoadFailed(str(path), str(e)))

@@ -19,13 +19,17 @@ so rows and bad lines keep file order.
 from __future__ import annotations
 
 import json
+import marshal
 import multiprocessing
 import os
+import struct
 import sys
 import threading
+import traceback
 import types
 from collections import deque
 from contextlib import contextmanager
+from multiprocessing import connection as mp_connection
 from functools import partial
 from typing import Any, Iterator
 
@@ -187,54 +191,155 @@ def rebuild_record(data: bytes, line: int, path: str, config: Any, matcher: Bann
     return item
 
 
-def iter_parallel(fh: Any, path: str, config: Any, workers: int, stop: Any = None,
-                  with_reasons: bool = False) -> Iterator[tuple[int, Record | BadLine | None]]:
-    """``(end offset of the line, item)`` for every line of the open binary file ``fh``, in
-    order, scored by ``workers`` processes; item is None for a blank line. ``with_reasons``:
-    the records carry their reasons (else they are rebuilt from the line when first read)."""
+class _Workers:
+    """Worker processes fed through one pipe each: a task is ``(first line, offset, length)``
+    of a block of whole lines, which the worker reads from the file itself (``os.pread``), so
+    the reading process never copies a block into a pipe; the answer is one ``marshal``
+    payload per block (a list of plain tuples: no pickling of objects, no helper threads)."""
+
+    def __init__(self, ctx: Any, workers: int, config: Any, path: str, with_reasons: bool):
+        self.conns: list[Any] = []
+        self.procs: list[Any] = []
+        with _bare_main():
+            for _ in range(workers):
+                ours, theirs = ctx.Pipe()
+                proc = ctx.Process(target=_worker_main, daemon=True,
+                                   args=(theirs, config, path, with_reasons))
+                proc.start()
+                theirs.close()
+                self.conns.append(ours)
+                self.procs.append(proc)
+
+    def close(self) -> None:
+        """Stop the workers (at once: an abandoned load must not keep them scoring)."""
+        for conn in self.conns:
+            try:
+                conn.send_bytes(b"")
+            except OSError:  # already gone: nothing to stop
+                continue
+        for conn in self.conns:
+            conn.close()
+        for proc in self.procs:
+            proc.join(timeout=5)
+            if proc.is_alive():
+                proc.terminate()
+                proc.join()
+
+
+def _worker_main(conn: Any, config: Any, path: str, with_reasons: bool) -> None:
+    """A worker's loop: read the task's block from the file, score it, answer one payload."""
+    _init_worker(config, path, with_reasons)
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        while True:
+            try:
+                task = conn.recv_bytes()
+            except EOFError:  # the reading process is gone
+                return
+            if not task:
+                return
+            line, offset, length = _TASK.unpack(task)
+            try:
+                block = os.pread(fd, length, offset)
+                if len(block) != length:
+                    raise RuntimeError(f"{path}: the file changed while it was read")
+                payload = b"R" + marshal.dumps(_score_block((line, offset, block)))
+            except Exception:  # noqa: BLE001 - reported to the reader, which raises it
+                payload = b"E" + traceback.format_exc().encode("utf-8", "replace")
+            try:
+                conn.send_bytes(payload)
+            except OSError:  # the reading process stopped listening: the load was abandoned
+                return
+    finally:
+        os.close(fd)
+
+
+_TASK = struct.Struct("<qqq")
+_DEPTH = 2
+"""Tasks queued per worker: one to score and the next, so a worker never waits for work."""
+
+
+def iter_parallel_chunks(fh: Any, path: str, config: Any, workers: int, stop: Any = None,
+                         with_reasons: bool = False
+                         ) -> Iterator[tuple[int, list[Record | BadLine]]]:
+    """``(end offset, rows)`` per block of lines of the open binary file ``fh``, in order,
+    scored by ``workers`` processes (blank lines are not rows). ``with_reasons``: the records
+    carry their reasons (else they are rebuilt from the line when first read)."""
     matcher = matcher_from_config(config)
     limit = config.data.max_line_bytes
     # fork is quick and safe while this is the only thread; a threaded app gets spawn
     method = "fork" if threading.active_count() == 1 and hasattr(os, "fork") else "spawn"
-    ctx = multiprocessing.get_context(method)
-    pending: deque[tuple[int, bytes | None, Any]] = deque()
-    most = 2 * workers + 2
+    pool = _Workers(multiprocessing.get_context(method), workers, config, path, with_reasons)
     blocks = _read_blocks(fh, limit)
-    with _bare_main():
-        pool = ctx.Pool(workers, initializer=_init_worker, initargs=(config, path, with_reasons))
-    with pool:
-        exhausted = False
+    most = 2 * workers + 2  # blocks read and not yet yielded: bounded memory
+    held: dict[int, tuple[int, bytes | None, Any]] = {}  # seq -> (offset, block, result)
+    queued: list[deque[int]] = [deque() for _ in range(workers)]  # seqs sent, per worker
+    sent = done = 0
+    exhausted = False
+    try:
         while True:
-            while not exhausted and len(pending) < most:
+            while not exhausted and sent - done < most:
+                w = min(range(workers), key=lambda i: len(queued[i]))
+                if len(queued[w]) >= _DEPTH:
+                    break
                 task = next(blocks, None)
                 if task is None:
                     exhausted = True
                     break
                 line, offset, block, reason = task
                 if block is None:
-                    pending.append((offset, None, BadLine(path, line, reason)))
+                    held[sent] = (offset, None, BadLine(path, line, reason))
                 else:
-                    pending.append((offset, block, pool.apply_async(_score_block,
-                                                                    ((line, offset, block),))))
-            if not pending:
+                    pool.conns[w].send_bytes(_TASK.pack(line, offset, len(block)))
+                    queued[w].append(sent)
+                    held[sent] = (offset, block, None)
+                sent += 1
+            if done == sent:
                 return
-            base, block, result = pending.popleft()
-            if block is None:
-                yield base, result
+            base, block, result = held[done]
+            if block is not None and result is None:  # wait for any worker's answer
+                ready = mp_connection.wait([pool.conns[i] for i in range(workers) if queued[i]])
+                for conn in ready:
+                    w = pool.conns.index(conn)
+                    try:
+                        payload = conn.recv_bytes()
+                    except EOFError:
+                        raise RuntimeError(f"{path}: a scoring process died") from None
+                    if payload[:1] != b"R":
+                        raise RuntimeError(f"{path}: a scoring process failed:\n"
+                                           + payload[1:].decode("utf-8", "replace"))
+                    seq = queued[w].popleft()
+                    held[seq] = held[seq][:2] + (payload,)
                 continue
-            for line, start, end, res in result.get():
-                if res is None:
-                    yield end, None
-                elif isinstance(res, str):
-                    yield end, BadLine(path, line, res)
-                else:
-                    data = block[start - base:end - base]
-                    if line == 1 and data.startswith(b"\xef\xbb\xbf"):
-                        data = data[3:]
-                    yield end, from_summary(line, start, res, partial(
-                        rebuild_record, data, line, path, config, matcher, start))
+            del held[done]
+            done += 1
+            if block is None:
+                yield base, [result]
+            else:
+                yield base + len(block), _items(marshal.loads(memoryview(result)[1:]), base,
+                                                block, path, config, matcher)
             if stop is not None and stop.is_set():
                 return
+    finally:
+        pool.close()
+
+
+def _items(rows: list[tuple[int, int, int, Any]], base: int, block: bytes, path: str,
+           config: Any, matcher: BannedMatcher) -> list[Record | BadLine]:
+    out: list[Record | BadLine] = []
+    append = out.append
+    for line, start, end, res in rows:
+        if res is None:
+            continue
+        if res.__class__ is str:
+            append(BadLine(path, line, res))
+        else:
+            data = block[start - base:end - base]
+            if line == 1 and data.startswith(b"\xef\xbb\xbf"):
+                data = data[3:]
+            append(from_summary(line, start, res, partial(
+                rebuild_record, data, line, path, config, matcher, start)))
+    return out
 
 
 @contextmanager
