@@ -362,11 +362,43 @@ class Supervisor:
             self._kill()
 
 
+_PEER_ERRORS = ("connection closed by peer", "connection reset by peer", "broken pipe",
+                "distbackenderror", "nccl", "remote process", "processgroup", "gloo",
+                "timed out", "watchdog", "sigterm", "signal 15")
+"""Words of an error that a rank gets because another rank died (a consequence, not a cause)."""
+
+
+def _is_peer_error(text: str) -> bool:
+    low = text.lower()
+    return any(w in low for w in _PEER_ERRORS)
+
+
+def _torchrun_failures(log: Path) -> dict[int, int]:
+    """rank -> exit code of the ranks torchrun's failure summary lists without an error file
+    (killed by a signal, or exited without an exception: an OOM kill, a segfault)."""
+    import re
+
+    try:
+        text = log.read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return {}
+    text = text[text.rfind("=== launch"):]  # this launch only
+    out = {}
+    for m in re.finditer(r"rank\s*:\s*(\d+)\s*\(local_rank[^)]*\)\s*\n.*?exitcode\s*:\s*(-?\d+)"
+                         r"[^\n]*\n[^\n]*error_file\s*:\s*(\S+)", text):
+        if m.group(3) == "<N/A>":
+            out[int(m.group(1))] = int(m.group(2))
+    return out
+
+
 def root_cause(d: Path) -> dict[str, Any] | None:
-    """The first rank that failed, from torchelastic's error files (oldest first) and that
-    rank's summary (rank-N.json): rank, message, kind, hint, traceback. None when no rank
-    wrote an error (killed by a signal, the whole group killed)."""
-    found = []
+    """The rank whose failure ended the run, with rank, message, kind, hint, traceback.
+
+    From torchelastic's per-rank error files (``@record`` in rank_main) and torchrun's failure
+    summary: an error of the rank's own (oldest first) wins over a rank that died without one
+    (a signal, an OOM kill), which wins over an error a rank got only because a peer died
+    (connection closed, NCCL/gloo failures). None when no rank failed on its own."""
+    own, peer = [], []
     for path in (d / RANK_LOGS_DIR).glob("**/error.json"):
         try:
             data = json.loads(path.read_text(encoding="utf-8"))
@@ -379,10 +411,21 @@ def root_cause(d: Path) -> dict[str, Any] | None:
             stack = str(msg.get("extraInfo", {}).get("py_callstack", ""))
         else:
             text, stack = str(msg), ""
-        found.append((path.stat().st_mtime_ns, rank, text, stack))
-    if not found:
+        entry = (path.stat().st_mtime_ns, rank, text, stack)
+        (peer if _is_peer_error(text) else own).append(entry)
+    if not own:
+        silent = _torchrun_failures(d / TORCHRUN_LOG)
+        died = {r: c for r, c in silent.items() if c not in (-15,)}  # -15: stopped by torchrun
+        if died:
+            rank = min(died)
+            code = died[rank]
+            how = (f"was killed by signal {-code}" if code < 0 else f"exited with code {code}")
+            return {"rank": rank, "message": f"the process {how} without a Python error "
+                    "(out of memory? a crash in native code?)", "kind": "error",
+                    "hint": f"see {d / TORCHRUN_LOG}"}
+    if not (own or peer):
         return None
-    _, rank, text, stack = min(found)
+    _, rank, text, stack = min(own or peer)
     cause: dict[str, Any] = {"rank": rank, "message": text.removeprefix("RankFailed: "),
                              "traceback": stack}
     summary = read_rank_summary(d, rank)

@@ -120,6 +120,9 @@ def main(argv: list[str] | None = None) -> int:
         backend = "nccl"
     else:
         backend = "gloo"
+        # accelerate names a CPU rank's device "cpu:<local rank>", which torch.load cannot
+        # map a checkpoint to (a resume failed on it): plain "cpu" is the same device
+        os.environ["ACCELERATE_TORCH_DEVICE"] = "cpu"
     dist.init_process_group(backend=backend)  # torchrun's env:// rendezvous
     control = RunControl()
     reader = None

@@ -1,0 +1,332 @@
+"""Multi-process training on the CPU: 2 gloo ranks under torchrun on the tiny Pixtral.
+
+The supervisor (``Engine.run`` with ``training.gpus = "cpu:2"``) runs in a worker thread as
+in the app; the test thread drives RunControl and waits on the events with hard timeouts.
+Proves the event stream, one metrics row per step, pause/checkpoint/stop on the same step
+for every rank, resume on the same curve, a crashed rank named in one TrainingFailed, a
+hung rank killed after the stop timeout, and no process left behind.
+"""
+
+from __future__ import annotations
+
+import json
+import queue
+import threading
+from pathlib import Path
+from typing import Any
+
+import psutil
+import pytest
+
+from synapse_core.config import ConfigError, RunConfig, config_from_dict
+from synapse_core.events import Event, ListSink
+from synapse_core.telemetry.events import GpuSample, TelemetrySampled
+from synapse_core.training.control import (ControlFileReader, ControlFileWriter, RunControl)
+from synapse_core.training.engine import Engine
+from synapse_core.training.events import (CheckpointSaved, RunStarted, StepLogged,
+                                          TrainingFailed, TrainingFinished, TrainingPaused,
+                                          TrainingResumed, event_from_dict)
+from synapse_core.training.rundir import last_checkpoint, load_metrics, read_state
+
+SYSTEM = {"role": "system", "content": "You are Professor Synapse."}
+QUESTIONS = ["What is entropy?", "Why is the sky blue?", "Name a prime.", "What is 2+2?",
+             "What is light?", "Who proved it?", "Why doubt?", "What is a graph?"]
+STEPS = 6
+RUN_TIMEOUT_S = 240  # per launch, on a busy 2-core machine
+
+
+def sft_rows() -> list[dict]:
+    return [{"messages": [SYSTEM, {"role": "user", "content": q},
+                          {"role": "assistant",
+                           "content": f"<reasoning><goal>{q}</goal></reasoning>\nAnswer {i}."}]}
+            for i, q in enumerate(QUESTIONS)]
+
+
+def config(model_dir: Path, steps: int = STEPS) -> RunConfig:
+    """2 gloo ranks x batch 2; warmup, cosine, LoRA dropout and NEFTune on, so the RNG and the
+    scheduler state must survive the resume."""
+    cfg = RunConfig()
+    cfg.model.name_or_path = str(model_dir)
+    cfg.model.max_seq_length = 48
+    t = cfg.training
+    t.objective = "sft"
+    t.packing = False
+    t.gpus = "cpu:2"
+    t.learning_rate = 1e-3
+    t.max_steps = steps
+    t.per_device_train_batch_size = 2
+    t.gradient_accumulation_steps = 1
+    t.gradient_checkpointing = False
+    t.save_steps = 1000
+    return cfg
+
+
+class QueueSink:
+    """Every event into a list and a queue the test thread waits on."""
+
+    def __init__(self) -> None:
+        self.events: list[Event] = []
+        self.q: queue.Queue[Event] = queue.Queue()
+
+    def emit(self, event: Event) -> None:
+        self.events.append(event)
+        self.q.put(event)
+
+    def wait_for(self, cls: type, timeout: float = RUN_TIMEOUT_S) -> Any:
+        """The next event of ``cls``; fails clearly on a terminal event or the timeout."""
+        while True:
+            try:
+                event = self.q.get(timeout=timeout)
+            except queue.Empty:
+                pytest.fail(f"no {cls.__name__} within {timeout} s")
+            if isinstance(event, cls):
+                return event
+            if isinstance(event, (TrainingFinished, TrainingFailed)):
+                pytest.fail(f"run ended before {cls.__name__}: {event}")
+
+    def of(self, cls: type) -> list[Any]:
+        return [e for e in self.events if isinstance(e, cls)]
+
+
+def run_in_worker(engine: Engine) -> threading.Thread:
+    """The engine in a worker thread, as the app runs it."""
+    worker = threading.Thread(target=engine.run, name="engine-worker", daemon=True)
+    worker.start()
+    return worker
+
+
+def join(worker: threading.Thread, engine: Engine) -> Event:
+    worker.join(timeout=RUN_TIMEOUT_S)
+    assert not worker.is_alive(), "the supervisor did not return in time"
+    assert engine.result is not None
+    return engine.result
+
+
+def run_processes(run_dir: Path) -> list[psutil.Process]:
+    """Live processes launched for this run (torchrun and its ranks name its launch.json)."""
+    needle = str(run_dir / "distributed" / "launch.json")
+    found = []
+    for p in psutil.process_iter(["cmdline"]):
+        try:
+            if needle in " ".join(p.info["cmdline"] or []) and p.status() != psutil.STATUS_ZOMBIE:
+                found.append(p)
+        except psutil.Error:
+            continue
+    return found
+
+
+def terminal(events: list[Event]) -> list[Event]:
+    return [e for e in events if isinstance(e, (TrainingFinished, TrainingFailed))]
+
+
+def file_events(run_dir: Path) -> list[dict]:
+    return [json.loads(x) for x in (run_dir / "events.jsonl").read_text().splitlines()]
+
+
+@pytest.fixture(scope="module")
+def model_dir(tiny_model_dir) -> Path:
+    return tiny_model_dir("pixtral")
+
+
+@pytest.fixture(scope="module")
+def uninterrupted(model_dir, tmp_path_factory) -> tuple[Path, ListSink, Event]:
+    """One 2-rank run of STEPS steps, the reference curve."""
+    run = tmp_path_factory.mktemp("ddp") / "full"
+    sink = ListSink()
+    engine = Engine(config(model_dir), sink, run_dir=run, rows=sft_rows())
+    result = join(run_in_worker(engine), engine)
+    return run, sink, result
+
+
+# -- the runs (slow: each launch starts torchrun and loads the model in 2 processes) ------------
+
+@pytest.mark.slow
+def test_two_ranks_stream_events_and_write_each_step_once(uninterrupted):
+    run, sink, result = uninterrupted
+    assert isinstance(result, TrainingFinished), getattr(result, "traceback", result)
+    assert not result.stopped and result.step == STEPS
+    assert terminal(sink.events) == [result]
+    started = sink.of(RunStarted)
+    assert len(started) == 1 and started[0].world_size == 2 and started[0].run_dir == str(run)
+    steps = sink.of(StepLogged)
+    assert [s.step for s in steps] == list(range(1, STEPS + 1))
+    assert all(s.world_size == 2 for s in steps)
+    # 8 rows, 2 ranks x 2 rows per step: an epoch is 2 steps, so each rank saw half the rows
+    assert steps[0].epoch == pytest.approx(0.5)
+    # metrics.jsonl: one row per step (rank 1 writes nothing shared), tokens/s over both ranks
+    rows = load_metrics(run)
+    assert [r["step"] for r in rows] == list(range(1, STEPS + 1))
+    assert all(r["world_size"] == 2 and r["tokens_per_s"] > 0 for r in rows)
+    events = file_events(run)
+    assert [e["kind"] for e in events].count("RunStarted") == 1
+    assert events[-1]["kind"] == "TrainingFinished"
+    assert read_state(run)["state"] == "finished"
+    assert (run / "adapter" / "adapter_model.safetensors").is_file()
+    for rank in (0, 1):
+        summary = json.loads((run / "distributed" / f"rank-{rank}.json").read_text())
+        assert summary["result"] == "TrainingFinished" and summary["step"] == STEPS
+    assert run_processes(run) == []
+
+
+@pytest.mark.slow
+def test_pause_checkpoint_stop_on_the_same_step_then_resume_on_the_same_curve(
+        model_dir, uninterrupted, tmp_path):
+    full_run, _, full = uninterrupted
+    assert isinstance(full, TrainingFinished), getattr(full, "traceback", full)
+    run = tmp_path / "part"
+    sink, control = QueueSink(), RunControl()
+    engine = Engine(config(model_dir), sink, control, run_dir=run, rows=sft_rows())
+    worker = run_in_worker(engine)
+    sink.wait_for(StepLogged)
+    assert len(run_processes(run)) == 3  # torchrun and 2 ranks: the check below can fail
+    control.pause()
+    control.checkpoint()
+    paused = sink.wait_for(TrainingPaused)
+    with pytest.raises(queue.Empty):  # every rank waits: no step while paused
+        while True:
+            assert not isinstance(sink.q.get(timeout=1.5), StepLogged)
+    control.stop("user")
+    result = join(worker, engine)
+    assert isinstance(result, TrainingFinished), getattr(result, "traceback", result)
+    n = paused.step
+    assert result.stopped and result.step == n < STEPS
+    assert sink.of(TrainingResumed)[0].step == n
+    saved = sink.of(CheckpointSaved)
+    assert [c.step for c in saved] == [n] and saved[0].reason == "user"
+    ckpt = last_checkpoint(run)
+    assert ckpt is not None and ckpt.name == f"checkpoint-{n}"
+    # both ranks saved their RNG state in the same checkpoint, and stopped at the same step
+    assert (ckpt / "rng_state_0.pth").is_file() and (ckpt / "rng_state_1.pth").is_file()
+    assert json.loads((run / "distributed" / "rank-1.json").read_text())["step"] == n
+    assert read_state(run)["state"] == "stopped"
+    assert run_processes(run) == []
+
+    resumed_sink = ListSink()
+    resumed = Engine(None, resumed_sink, resume_from=run, rows=sft_rows())
+    result = join(run_in_worker(resumed), resumed)
+    assert isinstance(result, TrainingFinished), getattr(result, "traceback", result)
+    assert result.step == STEPS and not result.stopped
+    started = resumed_sink.of(RunStarted)[0]
+    assert started.resumed_from_step == n and started.world_size == 2
+    assert [s.step for s in resumed_sink.of(StepLogged)] == list(range(n + 1, STEPS + 1))
+    a, b = load_metrics(full_run), load_metrics(run)
+    assert [r["step"] for r in b] == list(range(1, STEPS + 1))
+    for ra, rb in zip(a, b):
+        assert rb["loss"] == pytest.approx(ra["loss"], abs=1e-5), (ra, rb)
+        assert rb["learning_rate"] == pytest.approx(ra["learning_rate"], rel=1e-6, abs=1e-12)
+    assert run_processes(run) == []
+
+
+@pytest.mark.slow
+def test_crashed_rank_ends_the_run_with_its_error(model_dir, tmp_path, monkeypatch):
+    monkeypatch.setenv("SYNAPSE_FAULT_RANK", "1")  # rank_main's documented test hook
+    monkeypatch.setenv("SYNAPSE_FAULT_STEP", "2")
+    run = tmp_path / "crash"
+    sink = QueueSink()
+    engine = Engine(config(model_dir), sink, run_dir=run, rows=sft_rows())
+    worker = run_in_worker(engine)
+    sink.wait_for(RunStarted)
+    launched = run_processes(run)
+    assert len(launched) == 3
+    result = join(worker, engine)
+    assert isinstance(result, TrainingFailed), result
+    assert terminal(sink.events) == [result]
+    assert result.message.startswith("rank 1 failed: ")
+    assert "injected fault on rank 1 at step 2" in result.message
+    assert "RuntimeError" in result.traceback
+    state = read_state(run)
+    assert state["state"] == "failed" and "rank 1" in state["error"]
+    assert file_events(run)[-1]["message"] == result.message  # the verdict comes last
+    assert run_processes(run) == []
+    assert not any(p.is_running() and p.status() != psutil.STATUS_ZOMBIE for p in launched)
+
+
+@pytest.mark.slow
+def test_hung_rank_is_killed_after_the_stop_timeout(model_dir, tmp_path, monkeypatch):
+    monkeypatch.setenv("SYNAPSE_FAULT_RANK", "1")
+    monkeypatch.setenv("SYNAPSE_FAULT_STEP", "1")
+    monkeypatch.setenv("SYNAPSE_FAULT_KIND", "hang")
+    cfg = config(model_dir)
+    cfg.training.stop_timeout_s = 3.0
+    run = tmp_path / "hang"
+    sink, control = QueueSink(), RunControl()
+    engine = Engine(cfg, sink, control, run_dir=run, rows=sft_rows())
+    worker = run_in_worker(engine)
+    sink.wait_for(StepLogged)  # rank 0 logged step 1; rank 1 hangs there
+    control.stop("user")  # rank 0 waits for rank 1 in the next collective: never honoured
+    result = join(worker, engine)
+    assert isinstance(result, TrainingFailed), result
+    assert "did not exit in time after the stop (3 s)" in result.message
+    assert terminal(sink.events) == [result]
+    assert read_state(run)["state"] == "failed"
+    assert run_processes(run) == []
+
+
+# -- the parts (fast) ------------------------------------------------------------------------
+
+def test_gpus_key_is_checked():
+    for bad in ("1,x", "0,0", "cpu:0", "cpu:two", "gpu"):
+        with pytest.raises(ConfigError, match="training.gpus"):
+            config_from_dict({"training": {"gpus": bad}})
+    for good in ("auto", "all", "0", "0,1", "cpu:2"):
+        assert config_from_dict({"training": {"gpus": good}}).training.gpus == good
+
+
+def test_missing_gpu_fails_the_run_naming_the_key(tmp_path):
+    import torch
+
+    cfg = RunConfig()
+    cfg.training.gpus = str(torch.cuda.device_count() + 3)
+    sink = ListSink()
+    result = Engine(cfg, sink, run_dir=tmp_path / "run", rows=sft_rows()).run()
+    assert isinstance(result, TrainingFailed) and result.kind == "config"
+    assert "training.gpus" in result.message
+    assert terminal(sink.events) == [result]
+
+
+def test_control_file_carries_requests_to_rank_zero(tmp_path):
+    supervisor, rank0 = RunControl(), RunControl()
+    writer = ControlFileWriter(tmp_path / "control.json")
+    reader = ControlFileReader(tmp_path / "control.json", rank0, supervisor_pid=None)
+    reader.poll()
+    assert not (rank0.paused or rank0.stop_requested.is_set()
+                or rank0.checkpoint_requested.is_set())
+    supervisor.pause()
+    supervisor.checkpoint()
+    assert writer.sync(supervisor) and not writer.sync(supervisor)
+    assert not supervisor.checkpoint_requested.is_set()  # handed over, counted once
+    reader.poll()
+    assert rank0.paused and rank0.checkpoint_requested.is_set()
+    rank0.checkpoint_requested.clear()
+    reader.poll()  # the same request is not applied twice
+    assert not rank0.checkpoint_requested.is_set()
+    supervisor.resume()
+    writer.sync(supervisor)
+    reader.poll()
+    assert not rank0.paused
+    supervisor.stop("signal")
+    writer.sync(supervisor)
+    reader.poll()
+    assert rank0.stop_requested.is_set() and rank0.stop_reason == "signal"
+
+
+def test_rank_zero_stops_when_the_supervisor_is_gone(tmp_path):
+    import subprocess
+    import sys
+
+    gone = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
+                          capture_output=True, text=True, timeout=60)
+    control = RunControl()
+    ControlFileWriter(tmp_path / "control.json")
+    ControlFileReader(tmp_path / "control.json", control, int(gone.stdout)).poll()
+    assert control.stop_requested.is_set() and control.stop_reason == "supervisor gone"
+
+
+def test_events_cross_processes_as_dicts():
+    sample = TelemetrySampled(gpus=(GpuSample(index=1, name="H200", mem_used_gib=10.0,
+                                              mem_total_gib=139.8, util_pct=97.0, temp_c=55.0,
+                                              power_w=600.0),), torch_allocated_gib=9.5)
+    step = StepLogged(step=3, total_steps=9, epoch=0.5, loss=1.5, learning_rate=1e-4,
+                      tokens_per_s=1234.0, metrics={"kl": 0.1}, world_size=2)
+    for event in (sample, step):
+        assert event_from_dict(json.loads(json.dumps(event.to_dict()))) == event
