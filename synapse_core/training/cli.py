@@ -23,6 +23,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--resume", metavar="RUN_DIR", help="continue RUN_DIR from its last "
                    "checkpoint (uses that run's config unless --config is given)")
     p.add_argument("--max-steps", type=int, metavar="N", help="override training.max_steps")
+    p.add_argument("--gpus", metavar="GPUS", help="override training.gpus: 'auto' (this "
+                   "process), 'all', '0,1' (one torchrun rank per GPU) or 'cpu:N'")
     p.set_defaults(func=_train)
 
     r = sub.add_parser("runs", help="list training runs",
@@ -74,7 +76,8 @@ class ProgressPrinter:
             self.first_step, self.started = event.resumed_from_step, time.time()
             how = (f"resuming at step {event.resumed_from_step}" if event.resumed_from_step
                    else "starting")
-            self._print(f"{how}: {event.objective}, {event.train_rows} rows, "
+            ranks = f" on {event.world_size} ranks" if event.world_size > 1 else ""
+            self._print(f"{how}{ranks}: {event.objective}, {event.train_rows} rows, "
                         f"{event.total_steps} steps -> {event.run_dir}")
         elif kind == "CheckpointSaved":
             self._print(f"checkpoint ({event.reason}) at step {event.step}: {event.path}")
@@ -108,6 +111,15 @@ def _train(args: argparse.Namespace) -> int:
     config = load_config(args.config) if args.config else None
     if config is None and not args.resume:
         config = load_config(None)
+    if args.gpus:
+        if config is None:  # a resume with the run's own config, another device choice
+            from synapse_core.training.rundir import CONFIG_FILE
+
+            config = load_config(Path(args.resume) / CONFIG_FILE)
+        config.training.gpus = args.gpus
+        from synapse_core.config import validate
+
+        validate(config)
     control = RunControl()
     restore = install_signal_handlers(control)
     try:

@@ -149,6 +149,7 @@ class Supervisor:
         e = self.engine
         result: Event
         from_rank0 = False
+        interrupted: BaseException | None = None
         try:
             e.config = absolute_paths(e.config)
             plan = plan_launch(e.config)
@@ -160,8 +161,10 @@ class Supervisor:
             check_rows(e.config.training.objective, rows)
             launch = self._prepare(plan, rows)
             result, from_rank0 = self._supervise(plan, launch)
-        except Exception as ex:  # every failure becomes one TrainingFailed event
+        except BaseException as ex:  # every failure becomes one TrainingFailed event
             result = e._failure(ex)
+            if not isinstance(ex, Exception):
+                interrupted = ex  # Ctrl-C: the ranks are killed, then it goes on up
         finally:
             self._ensure_group_gone()
         e.result = result
@@ -174,6 +177,8 @@ class Supervisor:
             e.emit(result)  # the supervisor's verdict: appended last to events.jsonl
         if e.rundir is not None:
             e.rundir.close()
+        if interrupted is not None:
+            raise interrupted
         return result
 
     def _prepare(self, plan: LaunchPlan, rows: list[dict[str, Any]]) -> Path:

@@ -106,6 +106,16 @@ class TrainingFailed(Event):
     run_dir: str = ""
     step: int = 0
 
+    def to_dict(self) -> dict[str, Any]:
+        """As ``Event.to_dict``, but the field ``kind`` (oom, nan, ...) would overwrite the
+        event's kind: it is written as ``failure_kind``."""
+        import dataclasses
+
+        d = dataclasses.asdict(self)
+        d["failure_kind"] = d.pop("kind")
+        d["kind"] = type(self).__name__
+        return d
+
 
 def event_classes() -> dict[str, type[Event]]:
     """Every event kind a run writes to events.jsonl, by class name."""
@@ -127,7 +137,14 @@ def event_from_dict(d: dict[str, Any]) -> Event:
     from synapse_core.telemetry.events import GpuSample
 
     d = dict(d)
-    cls = event_classes()[d.pop("kind")]
+    classes = event_classes()
+    kind = d.pop("kind")
+    if kind not in classes and "traceback" in d and "message" in d:
+        d["failure_kind"] = kind  # a TrainingFailed written before failure_kind existed
+        kind = "TrainingFailed"
+    cls = classes[kind]
+    if cls is TrainingFailed and "failure_kind" in d:
+        d["kind"] = d.pop("failure_kind")
     known = {f.name for f in dataclasses.fields(cls)}
     d = {k: v for k, v in d.items() if k in known}
     if "notes" in d and isinstance(d["notes"], list):

@@ -3,22 +3,28 @@
 The supervisor (``Engine.run`` with ``training.gpus = "cpu:2"``) runs in a worker thread as
 in the app; the test thread drives RunControl and waits on the events with hard timeouts.
 Proves the event stream, one metrics row per step, pause/checkpoint/stop on the same step
-for every rank, resume on the same curve, a crashed rank named in one TrainingFailed, a
-hung rank killed after the stop timeout, and no process left behind.
+for every rank, resume on the same curve, a crashed rank named in one TrainingFailed, the
+headless CLI with SIGTERM reaching the ranks and a hung rank killed after the stop
+timeout, and no process left behind.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import queue
+import signal
+import subprocess
+import sys
 import threading
+import time
 from pathlib import Path
 from typing import Any
 
 import psutil
 import pytest
 
-from synapse_core.config import ConfigError, RunConfig, config_from_dict
+from synapse_core.config import ConfigError, RunConfig, config_from_dict, write_config
 from synapse_core.events import Event, ListSink
 from synapse_core.telemetry.events import GpuSample, TelemetrySampled
 from synapse_core.training.control import (ControlFileReader, ControlFileWriter, RunControl)
@@ -242,23 +248,41 @@ def test_crashed_rank_ends_the_run_with_its_error(model_dir, tmp_path, monkeypat
 
 
 @pytest.mark.slow
-def test_hung_rank_is_killed_after_the_stop_timeout(model_dir, tmp_path, monkeypatch):
-    monkeypatch.setenv("SYNAPSE_FAULT_RANK", "1")
-    monkeypatch.setenv("SYNAPSE_FAULT_STEP", "1")
-    monkeypatch.setenv("SYNAPSE_FAULT_KIND", "hang")
+def test_cli_sigterm_stop_reaches_the_ranks_and_a_hung_group_is_killed(model_dir, tmp_path):
+    """`synapse train` headless on 2 ranks prints the same progress lines; SIGTERM (an SSH
+    drop) becomes a stop; a rank that hangs (the fault hook) cannot honour it, so after
+    training.stop_timeout_s the group is killed and the run fails saying so, exit 1."""
     cfg = config(model_dir)
     cfg.training.stop_timeout_s = 3.0
+    cfg.data.path = ""  # the bundled demo data through the data module (prepared once)
+    cfg_path = write_config(cfg, tmp_path / "run.toml")
     run = tmp_path / "hang"
-    sink, control = QueueSink(), RunControl()
-    engine = Engine(cfg, sink, control, run_dir=run, rows=sft_rows())
-    worker = run_in_worker(engine)
-    sink.wait_for(StepLogged)  # rank 0 logged step 1; rank 1 hangs there
-    control.stop("user")  # rank 0 waits for rank 1 in the next collective: never honoured
-    result = join(worker, engine)
-    assert isinstance(result, TrainingFailed), result
-    assert "did not exit in time after the stop (3 s)" in result.message
-    assert terminal(sink.events) == [result]
+    env = dict(os.environ, PYTHONUNBUFFERED="1", SYNAPSE_FAULT_RANK="1",
+               SYNAPSE_FAULT_STEP="1", SYNAPSE_FAULT_KIND="hang")
+    proc = subprocess.Popen([sys.executable, "-m", "synapse_core.cli", "train", "--config",
+                             str(cfg_path), "--run-dir", str(run)], env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        deadline = time.monotonic() + RUN_TIMEOUT_S
+        while not load_metrics(run):  # bounded wait for step 1 (rank 1 hangs after it)
+            assert proc.poll() is None, proc.stdout.read() if proc.stdout else ""
+            assert time.monotonic() < deadline, "no step logged in time"
+            try:
+                proc.wait(timeout=0.2)
+            except subprocess.TimeoutExpired:
+                continue
+        proc.send_signal(signal.SIGTERM)
+        out, _ = proc.communicate(timeout=120)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 1, out
+    assert "starting on 2 ranks: sft" in out and "step 1/6" in out
+    failed = [x for x in out.splitlines() if x.startswith("FAILED")]
+    assert failed == ["FAILED (error): the ranks did not exit in time after the stop (3 s); "
+                      "the process group was killed"], out
     assert read_state(run)["state"] == "failed"
+    assert file_events(run)[-1]["kind"] == "TrainingFailed"
     assert run_processes(run) == []
 
 
@@ -328,5 +352,7 @@ def test_events_cross_processes_as_dicts():
                                               power_w=600.0),), torch_allocated_gib=9.5)
     step = StepLogged(step=3, total_steps=9, epoch=0.5, loss=1.5, learning_rate=1e-4,
                       tokens_per_s=1234.0, metrics={"kl": 0.1}, world_size=2)
-    for event in (sample, step):
+    failed = TrainingFailed(message="GPU out of memory", kind="oom", hint="lower it",
+                            traceback="...", run_dir="r", step=4)
+    for event in (sample, step, failed):
         assert event_from_dict(json.loads(json.dumps(event.to_dict()))) == event
