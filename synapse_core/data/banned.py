@@ -19,6 +19,8 @@ from typing import Any, Iterable, Sequence
 from synapse_core.data.records import BannedMatch
 
 _JOINERS = "-'\u2019\u2010\u2011"
+_I_DOT, _KELVIN = "\u0130".encode(), "\u212a".encode()
+"""The only characters whose ``str.lower()`` holds an ASCII letter (as UTF-8)."""
 
 
 class BannedMatcher:
@@ -42,17 +44,20 @@ class BannedMatcher:
     def __bool__(self) -> bool:
         return self._re is not None
 
-    def find(self, text: str, message: int = 0) -> list[BannedMatch]:
-        """Every match in ``text`` as ``BannedMatch`` (offsets into ``text`` itself)."""
+    def find(self, text: str, message: int = 0, low_b: bytes | None = None) -> list[BannedMatch]:
+        """Every match in ``text`` as ``BannedMatch`` (offsets into ``text`` itself).
+        ``low_b``, when the caller has it: ``text.encode("utf-8", "surrogatepass").lower()``."""
         if self._re is None or not text:
             return []
         if text.isascii() or unicodedata.is_normalized("NFKC", text):
             # Cheap C prefilters: most texts hold none of the words. bytes.lower() lowers only
             # ASCII letters, and str.lower() makes an ASCII letter only from one (or from
             # U+0130 and U+212A: with those, the str test alone decides).
-            if self._lower_b is not None and "\u0130" not in text and "\u212a" not in text:
-                low_b = text.encode("utf-8", "surrogatepass").lower()
-                if not any(w in low_b for w in self._lower_b):
+            if self._lower_b is not None:
+                if low_b is None:
+                    low_b = text.encode("utf-8", "surrogatepass").lower()
+                if (_I_DOT not in low_b and _KELVIN not in low_b
+                        and not any(w in low_b for w in self._lower_b)):
                     return []
             low = text.lower()
             if not any(w in low for w in self._lower):

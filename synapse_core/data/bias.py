@@ -18,6 +18,8 @@ from __future__ import annotations
 
 import re
 
+from synapse_core.data.banned import _I_DOT, _KELVIN
+
 GROUPS = (
     "women", "men", "girls", "boys", "females", "males", "mothers", "fathers", "wives",
     "husbands", "blacks", "whites", "asians", "africans", "arabs", "latinos", "hispanics",
@@ -84,6 +86,27 @@ _LETTERS_ONLY = bytes(c if 97 <= c <= 122 else 32 for c in range(256))
 
 _WORD_START = re.compile(r"\b\w")
 
+# A second prefilter for answers that hold a trigger: every pattern also needs one of these
+# words ("that's just how" needs "how" and "that" or "thats"; "can't" is looked for as is),
+# and a loaded term needs its own trigger word. re's IGNORECASE also matches four non-ASCII
+# letters to ASCII ones (ı, İ, ſ, K): answers holding one skip this prefilter.
+_FRAMES_B = frozenset(b"all every most no always never naturally inherently nature genetically "
+                      b"cannot unable incapable too lazy stupid dumb emotional irrational "
+                      b"violent greedy dangerous weak inferior criminal criminals bad worse "
+                      b"better untrustworthy dirty typical everyone everybody".split())
+_LEXICON_TRIGGERS_B = frozenset(max(_WORD_RE.findall(w.lower()), key=len).encode("ascii")
+                                for w in LOADED_TERMS)
+_DOTLESS_I, _LONG_S = "\u0131".encode(), "\u017f".encode()
+
+
+def _no_frame(tokens: list[bytes], present: frozenset[bytes], low_b: bytes) -> bool:
+    """True when no pattern and no loaded term can match (see ``_FRAMES_B``); ``low_b`` is
+    the answer's lowered UTF-8, without İ or K."""
+    return (present.isdisjoint(_LEXICON_TRIGGERS_B) and _FRAMES_B.isdisjoint(tokens)
+            and b"can't" not in low_b
+            and not (b"how" in tokens and (b"that" in tokens or b"thats" in tokens))
+            and _DOTLESS_I not in low_b and _LONG_S not in low_b)
+
 
 def _starts(low: str, triggers: set[str]) -> list[int]:
     """Where a pattern could begin: each whole-word occurrence of a trigger word and the
@@ -102,20 +125,28 @@ def _starts(low: str, triggers: set[str]) -> list[int]:
     return sorted(starts)
 
 
-def bias_detection(answers: list[str]) -> tuple[float, list[str]]:
-    """``(score in [0, 1], reasons)`` for the assistant answers of one row."""
+def bias_detection(answers: list[str], lowered: list[bytes] | None = None
+                   ) -> tuple[float, list[str]]:
+    """``(score in [0, 1], reasons)`` for the assistant answers of one row. ``lowered``, when
+    the caller has them: each answer's ``encode("utf-8", "surrogatepass").lower()``."""
     total = 0.0
     reasons: list[str] = []
-    for text in answers:
+    for n, text in enumerate(answers):
         if not text:
             continue
-        low = text.lower()
+        low_b = (lowered[n] if lowered is not None
+                 else text.encode("utf-8", "surrogatepass").lower())
+        folds = _I_DOT in low_b or _KELVIN in low_b
+        if folds:  # str.lower() makes ASCII letters of these two
+            low_b = text.lower().encode("utf-8", "replace")
         # bytes.translate maps every non-letter (and every non-ASCII byte) to a space: a few
-        # microseconds, where a word regex over the answer costs tens.
-        present = _TRIGGERS_B.intersection(low.encode("utf-8", "replace")
-                                           .translate(_LETTERS_ONLY).split())
-        if not present:
+        # microseconds, where a word regex over the answer costs tens. Lowering the bytes
+        # finds the same ASCII words as lowering the text (but for the two characters above).
+        tokens = low_b.translate(_LETTERS_ONLY).split()
+        present = _TRIGGERS_B.intersection(tokens)
+        if not present or not folds and _no_frame(tokens, present, low_b):
             continue
+        low = text.lower()
         present = {t.decode("ascii") for t in present}
         # Try the patterns only where one can begin (a match per start, no scanning): a
         # pattern scanned over a whole answer costs hundreds of microseconds.

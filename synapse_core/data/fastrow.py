@@ -18,29 +18,33 @@ the reference path (``rows.build_record``): so both always agree, which
 from __future__ import annotations
 
 import re
+from math import isfinite
 from typing import Any
 
 from synapse_core.data.banned import BannedMatcher
 from synapse_core.data.bias import bias_detection
 from synapse_core.data.reasoning import (_CANONICAL_RE, _StepSink, _add_step,
                                          parse_reasoning_tolerant, split_inline_reasoning)
-from synapse_core.data.records import ChainStep, Message
+from synapse_core.data.records import ChainStep
 from synapse_core.data.rows import SHAREGPT_ROLES, RowError, _given_metrics
-from synapse_core.data.scoring import combine, conversation_quality, label_for, reasoning_terms
+from synapse_core.data.scoring import (combine, conversation_quality_of, label_for,
+                                        reasoning_terms)
 
 _OPENAI_ROLES = {"system": "system", "user": "user", "assistant": "assistant"}
 _KEYS = {"sharegpt": ("conversations", SHAREGPT_ROLES, "from", "value"),
          "messages": ("messages", _OPENAI_ROLES, "role", "content")}
 
-# The leaves of a canonical block, one findall each. In a canonical block each tag can only
-# stand in its own section, so a whole-block scan finds what a section-by-section scan finds.
-# The step index keeps its quotes so that an absent index ("") and an empty one ('""') differ.
-_MEM_RE = re.compile(r"<(goal|subgoal|ctx|done|now)>([^<]*)</\1>")
-_TRI_RE = re.compile(r"<tri>\s*<subj>([^<]*)</subj>\s*<pred>([^<]*)</pred>\s*<obj>([^<]*)</obj>"
-                     r"\s*</tri>")
-_ITEM_RE = re.compile(r"<(prop|proof|crit|doubt)>\s*(?:<sym>([^<]*)</sym>\s*)?"
-                      r"(?:<nat>([^<]*)</nat>\s*)?</\1>")
-_STEP_RE = re.compile(r'<step(?:\s+index=("[^"<>]*"))?(?:\s+depends_on="([^"<>]*)")?\s*>')
+# The leaves of a canonical block, one findall for all of them. In a canonical block each tag
+# can only stand in its own section, and every "<" opens or closes an element of the grammar,
+# so a whole-block scan finds what a section-by-section scan finds. Each alternative has a
+# group that is never empty when it matches (the tag, or one letter of it), which tells them
+# apart. The step index keeps its quotes so that an absent index ("") and an empty one ('""')
+# differ.
+_LEAVES_RE = re.compile(
+    r"<(goal|subgoal|ctx|done|now)>([^<]*)"
+    r"|<(t)ri>\s*<subj>([^<]*)</subj>\s*<pred>([^<]*)</pred>\s*<obj>([^<]*)</obj>"
+    r"|<(prop|proof|crit|doubt)>\s*(?:<sym>([^<]*)</sym>\s*)?(?:<nat>([^<]*)</nat>)?"
+    r'|<step(?:\s+index=("[^"<>]*"))?(?:\s+depends_on="([^"<>]*)")?\s*>')
 
 ReasoningSummary = tuple[bool, bool, list[tuple[str, str, str]], list[str], int, int,
                          list[tuple[int, tuple[int, ...]]], list[str]]
@@ -61,38 +65,48 @@ def summarize_reasoning(text: str) -> ReasoningSummary:
                 [(st.index, st.depends_on) for st in r.steps], r.problems)
     mem: dict[str, str] = {}
     problems: list[str] = []
-    for tag, value in _MEM_RE.findall(body):
-        if tag in mem:
-            problems.append(f"repeated <{tag}>")
-        mem[tag] = value
-    triplets = [(a.strip(), b.strip(), c.strip()) for a, b, c in _TRI_RE.findall(body)]
+    triplets: list[tuple[str, str, str]] = []
     malformed: list[str] = []
-    if not all(a and b and c for a, b, c in triplets):
-        valid = []
-        for n, (a, b, c) in enumerate(triplets, 1):
-            if a and b and c:
-                valid.append((a, b, c))
-                continue
-            missing = [k for k, v in (("subj", a), ("pred", b), ("obj", c)) if not v]
-            malformed.append(f"triplet {n} is empty" if len(missing) == 3
-                             else f"triplet {n} lacks {'/'.join(missing)}")
-        triplets = valid
-    items = _ITEM_RE.findall(body)
-    # an absent sym/nat is "" here and None in a Reasoning: falsy in both
-    both = sum(1 for _, sym, nat in items if sym.strip() and nat.strip())
+    n_items = both = 0
     steps: list[tuple[int, tuple[int, ...]]] = []
-    sink = _StepSink()
-    for idx, dep in _STEP_RE.findall(body):
-        if idx[1:-1].isdecimal() and idx.isascii() and (not dep or dep.isdecimal()
-                                                         and dep.isascii()):
+    sink: _StepSink | None = None
+    n_tri = 0
+    for tag, value, t, subj, pred, obj, kind, sym, nat, idx, dep in _LEAVES_RE.findall(body):
+        if t:
+            n_tri += 1
+            subj, pred, obj = subj.strip(), pred.strip(), obj.strip()
+            if subj and pred and obj:
+                triplets.append((subj, pred, obj))
+                continue
+            missing = [k for k, v in (("subj", subj), ("pred", pred), ("obj", obj)) if not v]
+            malformed.append(f"triplet {n_tri} is empty" if len(missing) == 3
+                             else f"triplet {n_tri} lacks {'/'.join(missing)}")
+        elif tag:
+            if tag in mem:
+                problems.append(f"repeated <{tag}>")
+            mem[tag] = value
+        elif kind:
+            n_items += 1
+            # an absent sym/nat is "" here and None in a Reasoning: falsy in both
+            if sym and nat and sym.strip() and nat.strip():
+                both += 1
+        elif sink is None and idx[1:-1].isdecimal() and idx.isascii() and (
+                not dep or dep.isdecimal() and dep.isascii()):
             steps.append((int(idx[1:-1]), (int(dep),) if dep else ()))
         else:  # anything else as the reference reads it
-            sink.steps = [ChainStep(i, d, "") for i, d in steps]
+            if sink is None:
+                sink = _StepSink()
+                sink.steps = [ChainStep(i, d, "") for i, d in steps]
             _add_step(sink, idx[1:-1] if idx else None, dep, "")
-            steps = [(st.index, st.depends_on) for st in sink.steps]
+    if sink is not None:
+        steps = [(st.index, st.depends_on) for st in sink.steps]
+        problems += malformed
+        problems += sink.problems
+    elif malformed:
+        problems += malformed
     goal, done, now = mem.get("goal"), mem.get("done"), mem.get("now")
     return (bool(goal and goal.strip()), bool(done and done.strip() or now and now.strip()),
-            triplets, malformed, len(items), both, steps, problems + malformed + sink.problems)
+            triplets, malformed, n_items, both, steps, problems)
 
 
 def _rq(summaries: list[ReasoningSummary | None]) -> float:
@@ -112,12 +126,18 @@ def _rq(summaries: list[ReasoningSummary | None]) -> float:
     return round(sum(scores) / len(scores), 4)
 
 
+def _starts_with_block(content: str) -> bool:
+    """``content.lstrip().startswith("<reasoning")`` without copying the content."""
+    return content.startswith("<reasoning") or (
+        content[:1].isspace() and content.lstrip().startswith("<reasoning"))
+
+
 def _answer(content: str, reasoning: Any) -> tuple[str, ReasoningSummary | None] | None:
     if reasoning is not None:
-        if type(reasoning) is not str or content.lstrip().startswith("<reasoning"):
+        if type(reasoning) is not str or _starts_with_block(content):
             return None
         block, answer = reasoning, content
-    elif content.lstrip().startswith("<reasoning"):
+    elif _starts_with_block(content):
         block, answer, problems = split_inline_reasoning(content)
         if problems:
             return None
@@ -128,17 +148,40 @@ def _answer(content: str, reasoning: Any) -> tuple[str, ReasoningSummary | None]
     return answer, summarize_reasoning(block)
 
 
+def _given(obj: dict[str, Any]) -> dict[str, float] | None:
+    """``rows._given_metrics`` (None where it raises), quicker for three finite floats."""
+    qm = obj.get("quality_metrics")
+    if qm is None:
+        return {}
+    if type(qm) is dict and len(qm) == 3:
+        try:
+            cq, bias, rq = (qm["conversation_quality"], qm["bias_detection"],
+                            qm["reasoning_quality"])
+        except KeyError:
+            pass
+        else:
+            if (type(cq) is float and type(bias) is float and type(rq) is float
+                    and isfinite(cq) and isfinite(bias) and isfinite(rq)):
+                return {"conversation_quality": cq, "bias_detection": bias,
+                        "reasoning_quality": rq}
+    try:
+        return _given_metrics(obj)
+    except RowError:
+        return None
+
+
 def summarize(obj: Any, config: Any, matcher: BannedMatcher, content_hash: str = "") -> tuple | None:
     """The summary of a decoded row in the layout of ``parallel.summary`` (reasons None), or
     None when the row needs the reference path (see the module doc)."""
     if type(obj) is not dict:
         return None
-    messages: list[Message] = []
+    roles: list[str] = []
+    contents: list[str] = []
     reasonings: list[ReasoningSummary | None] = []
     given_label = None
     if "conversations" in obj or "messages" in obj:
         shape = "sharegpt" if "conversations" in obj else "messages"
-        field, roles, role_key, text_key = _KEYS[shape]
+        field, role_map, role_key, text_key = _KEYS[shape]
         items = obj[field]
         if type(items) is not list or not items:
             return None
@@ -146,7 +189,7 @@ def summarize(obj: Any, config: Any, matcher: BannedMatcher, content_hash: str =
             if type(m) is not dict:
                 return None
             role = m.get(role_key)
-            role = roles.get(role) if type(role) is str else None
+            role = role_map.get(role) if type(role) is str else None
             content = m.get(text_key)
             if role is None or type(content) is not str:
                 return None
@@ -154,10 +197,10 @@ def summarize(obj: Any, config: Any, matcher: BannedMatcher, content_hash: str =
                 got = _answer(content, m.get("reasoning"))
                 if got is None:
                     return None
-                messages.append(Message("assistant", got[0]))
+                content = got[0]
                 reasonings.append(got[1])
-            else:
-                messages.append(Message(role, content))
+            roles.append(role)
+            contents.append(content)
     elif "prompt" in obj and "completion" in obj:
         shape = "prompt_completion"
         prompt, completion, given_label = obj["prompt"], obj["completion"], obj.get("label")
@@ -167,7 +210,8 @@ def summarize(obj: Any, config: Any, matcher: BannedMatcher, content_hash: str =
         got = _answer(completion, None)
         if got is None or not (prompt.strip() or got[0].strip() or got[1] is not None):
             return None
-        messages = [Message("user", prompt), Message("assistant", got[0])]
+        roles = ["user", "assistant"]
+        contents = [prompt, got[0]]
         reasonings.append(got[1])
     elif "text" in obj:
         shape = "text"
@@ -177,24 +221,39 @@ def summarize(obj: Any, config: Any, matcher: BannedMatcher, content_hash: str =
         got = _answer(text, None)
         if got is None:
             return None
-        messages.append(Message("assistant", got[0]))
+        roles = ["assistant"]
+        contents = [got[0]]
         reasonings.append(got[1])
     else:
         return None
-    try:
-        given = _given_metrics(obj)
-    except RowError:
+    given = _given(obj)
+    if given is None:
         return None
-    answers = [m.content for m in messages if m.role == "assistant"]
-    cq = given["conversation_quality"] if "conversation_quality" in given else \
-        conversation_quality(messages)[0]
-    bias = given["bias_detection"] if "bias_detection" in given else bias_detection(answers)[0]
-    rq = given["reasoning_quality"] if "reasoning_quality" in given else _rq(reasonings)
+    cq = given.get("conversation_quality")
+    if cq is None:
+        cq = conversation_quality_of(roles, contents)[0]
+    bias = given.get("bias_detection")
+    rq = given.get("reasoning_quality")
+    if rq is None:
+        rq = _rq(reasonings)
+    # the answers' lowered UTF-8, shared by the banned words and the bias prefilters
+    answers = [(i, c, c.encode("utf-8", "surrogatepass").lower())
+               for i, c in enumerate(contents) if roles[i] == "assistant"]
+    if bias is None:
+        bias = bias_detection([c for _, c, _ in answers], [b for _, _, b in answers])[0]
     score = combine(cq, bias, rq, config.scoring)
-    banned = tuple((b.word, b.start, b.end, b.message) for i, m in enumerate(messages)
-                   if m.role == "assistant" for b in matcher.find(m.content, i)) if matcher else ()
-    present = [r for r in reasonings if r is not None]
-    return (shape, sum(1 for m in messages if m.role != "system"), cq, bias, rq,
+    banned: tuple = ()
+    if matcher:
+        found = [hit for i, c, b in answers for hit in matcher.find(c, i, b)]
+        if found:
+            banned = tuple((b.word, b.start, b.end, b.message) for b in found)
+    if any(r is not None for r in reasonings):
+        present = [r for r in reasonings if r is not None]
+        problems = tuple([p for r in present for p in r[7]])
+        triplets = tuple([t for r in present for t in r[2]])
+        malformed = tuple([d for r in present for d in r[3]])
+    else:
+        problems = triplets = malformed = ()
+    return (shape, len(roles) - roles.count("system"), cq, bias, rq,
             "given" if len(given) == 3 else "computed", score, label_for(score, config.scoring),
-            banned, [p for r in present for p in r[7]], content_hash, given_label,
-            [t for r in present for t in r[2]], [d for r in present for d in r[3]], None)
+            banned, problems, content_hash, given_label, triplets, malformed, None)

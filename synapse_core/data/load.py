@@ -12,14 +12,14 @@ import hashlib
 import json
 import threading
 from dataclasses import dataclass, field
-from functools import partial
 from pathlib import Path
 from typing import Any, Iterator
 
 from synapse_core.data.banned import BannedMatcher, matcher_from_config
 from synapse_core.data.events import DatasetLoaded, DatasetLoadFailed, DatasetLoadProgressed
-from synapse_core.data.parallel import (default_workers, from_summary, iter_parallel_chunks,
-                                         long_line_reason, parse_line_summary, rebuild_record)
+from synapse_core.data.parallel import (LineSource, default_workers, from_summary,
+                                         iter_parallel_chunks, long_line_reason,
+                                         parse_line_summary)
 from synapse_core.data.records import BadLine, Record
 from synapse_core.data.rows import RowError, build_record
 from synapse_core.events import EventSink
@@ -204,8 +204,8 @@ def _serial_chunks(lines: Iterator[tuple[int, int, int, bytes | None, str]], pat
             if res.__class__ is str:
                 chunk.append(BadLine(path, line, res))
             elif res is not None:
-                chunk.append(from_summary(line, start, res, partial(
-                    rebuild_record, data, line, path, config, matcher, start)))
+                chunk.append(from_summary(line, start, res,
+                                          LineSource(data, start, path, config, matcher)))
         if n % size == 0:
             yield end, chunk
             chunk = []

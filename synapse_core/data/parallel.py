@@ -30,7 +30,6 @@ import types
 from collections import deque
 from contextlib import contextmanager
 from multiprocessing import connection as mp_connection
-from functools import partial
 from typing import Any, Iterator
 
 from synapse_core.data.banned import BannedMatcher, matcher_from_config
@@ -61,25 +60,46 @@ def default_workers() -> int:
 
 
 def summary(r: Record, with_reasons: bool = False) -> tuple:
-    """The compact, picklable summary of a full Record (what a worker sends back); with
-    ``with_reasons`` it also carries the metrics' reasons (the CLI writes them)."""
+    """The compact summary of a full Record (what a worker sends back: plain values, tuples
+    rather than lists); with ``with_reasons`` it also carries the metrics' reasons (the CLI
+    writes them)."""
     return (r.shape, r.turns, r.conversation_quality, r.bias_detection, r.reasoning_quality,
             r.metrics_source, r.score, r.label,
             tuple([(b.word, b.start, b.end, b.message) for b in r.banned]),
-            r.reasoning_problems, r.content_hash, r.given_label,
-            [(t.subj, t.pred, t.obj) for m in r.messages if m.reasoning
-             for t in m.reasoning.triplets],
-            r.malformed_triplets, r.reasons if with_reasons else None)
+            tuple(r.reasoning_problems), r.content_hash, r.given_label,
+            tuple([(t.subj, t.pred, t.obj) for m in r.messages if m.reasoning
+                   for t in m.reasoning.triplets]),
+            tuple(r.malformed_triplets), r.reasons if with_reasons else None)
 
 
 def from_summary(line: int, offset: int, s: tuple, detail: Any) -> Record:
-    """A Record from a worker's summary; ``detail()`` builds the full one on demand."""
+    """A Record from a summary; ``detail(record)`` builds the full one on demand."""
     (shape, turns, cq, bias, rq, source, score, label, banned, problems, chash, given_label,
      triplets, malformed, reasons) = s
     return Record(line, shape, None, cq, bias, rq, source, reasons, score, label,
-                  [BannedMatch(*b) for b in banned] if banned else [], problems, None, chash,
-                  offset, given_label, turns=turns, triplets=triplets,
+                  tuple([BannedMatch(*b) for b in banned]) if banned else (), problems, None,
+                  chash, offset, given_label, turns=turns, triplets=triplets,
                   malformed_triplets=malformed, detail=detail)
+
+
+class LineSource:
+    """The lazy detail of the summary records of one block of lines (or of one line): their
+    full Record, rebuilt from the bytes of their line. One per block, shared by its rows."""
+
+    __slots__ = ("block", "base", "path", "config", "matcher")
+
+    def __init__(self, block: bytes, base: int, path: str, config: Any,
+                 matcher: BannedMatcher) -> None:
+        self.block, self.base, self.path, self.config, self.matcher = (block, base, path,
+                                                                       config, matcher)
+
+    def __call__(self, r: Record) -> Record:
+        start = r.offset - self.base
+        end = self.block.find(b"\n", start) + 1 or len(self.block)
+        data = self.block[start:end]
+        if r.line == 1 and data.startswith(b"\xef\xbb\xbf"):
+            data = data[3:]
+        return rebuild_record(data, r.line, self.path, self.config, self.matcher, r.offset)
 
 
 def _init_worker(config: Any, path: str, with_reasons: bool) -> None:
@@ -328,17 +348,14 @@ def _items(rows: list[tuple[int, int, int, Any]], base: int, block: bytes, path:
            config: Any, matcher: BannedMatcher) -> list[Record | BadLine]:
     out: list[Record | BadLine] = []
     append = out.append
-    for line, start, end, res in rows:
+    source = LineSource(block, base, path, config, matcher)
+    for line, start, _, res in rows:
         if res is None:
             continue
         if res.__class__ is str:
             append(BadLine(path, line, res))
         else:
-            data = block[start - base:end - base]
-            if line == 1 and data.startswith(b"\xef\xbb\xbf"):
-                data = data[3:]
-            append(from_summary(line, start, res, partial(
-                rebuild_record, data, line, path, config, matcher, start)))
+            append(from_summary(line, start, res, source))
     return out
 
 

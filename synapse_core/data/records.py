@@ -86,10 +86,11 @@ class Record:
     ``line`` (1-based line in the source file, or 1-based row index of a saved ``datasets``
     folder) is the row id everywhere: decisions, the graph's sample links, the CLI output.
 
-    A record read by the parallel loader carries its summary (scores, label, banned words,
-    reasoning problems, triplets) and builds ``messages``, ``reasons`` and ``raw`` from its line
-    only when one of them is first read (``detail`` is the callable that does it, returning the
-    full Record the single-process path would have built).
+    A record read by the loader as a summary carries its scores, label, banned words,
+    reasoning problems and triplets, and builds ``messages``, ``reasons`` and ``raw`` from its
+    line only when one of them is first read (``detail(record)`` does it, returning the full
+    Record the reference path builds). Its ``banned`` and ``reasoning_problems`` are tuples
+    (fewer objects for the garbage collector to follow); a full Record's are lists.
     """
 
     __slots__ = ("line", "shape", "conversation_quality", "bias_detection", "reasoning_quality",
@@ -107,7 +108,7 @@ class Record:
                  turns: int | None = None,
                  triplets: Sequence[tuple[str, str, str]] | None = None,
                  malformed_triplets: Sequence[str] | None = None,
-                 detail: Callable[[], Record] | None = None) -> None:
+                 detail: Callable[[Record], Record] | None = None) -> None:
         self.line = line
         self.shape = shape
         self.conversation_quality = conversation_quality
@@ -133,7 +134,7 @@ class Record:
         self._detail = detail if messages is None else None
 
     def _fill(self) -> None:
-        full = self._detail() if self._detail is not None else None
+        full = self._detail(self) if self._detail is not None else None
         self._detail = None
         if full is None:
             self._messages = self._messages or []

@@ -17,7 +17,6 @@ from synapse_core.data.records import Message, Reasoning
 WIZARD = "\U0001f9d9"
 """The wizard emoji the reference answers start with (any skin tone / gender variant)."""
 FOLLOW_UP_WORDS = ("investigate", "explore", "exploit")
-_SENTENCE_SPLIT = re.compile(r"[.!?\n]+")
 _ENDS_OK = re.compile(r"""[.!?:;)\]}"'*`»”’…\u2026\U0001F300-\U0001FAFF\u2600-\u27BF\ufe0f]""")
 
 
@@ -34,6 +33,13 @@ def label_for(score: float, scoring: Any) -> str:
 def conversation_quality(messages: Sequence[Message]) -> tuple[float, list[str]]:
     """Turn structure, answer present and proportionate, reference reply format, repetition,
     truncation. Starts at 1.0; every penalty is a reason."""
+    return conversation_quality_of([m.role for m in messages], [m.content for m in messages])
+
+
+def conversation_quality_of(roles: Sequence[str], contents: Sequence[str]
+                            ) -> tuple[float, list[str]]:
+    """``conversation_quality`` of the messages with these roles and contents (the loader's
+    fast path has no Message objects)."""
     reasons: list[str] = []
     penalty = 0.0
 
@@ -42,20 +48,20 @@ def conversation_quality(messages: Sequence[Message]) -> tuple[float, list[str]]
         penalty += amount
         reasons.append(f"-{amount:g} {why}")
 
-    turns = [m for m in messages if m.role != "system"]
-    users = [m for m in turns if m.role == "user"]
-    answers = [m for m in turns if m.role == "assistant"]
+    turns = [i for i, role in enumerate(roles) if role != "system"]
+    users = [i for i in turns if roles[i] == "user"]
+    answers = [i for i in turns if roles[i] == "assistant"]
     if not users:
         pen(0.3, "no user turn")
     if not answers:
         pen(0.6, "no assistant answer")
         return max(0.0, round(1.0 - penalty, 4)), reasons
-    if turns and turns[-1].role != "assistant":
+    if turns and roles[turns[-1]] != "assistant":
         pen(0.2, "the conversation ends on a user turn, not an answer")
-    bad_order = sum(1 for a, b in zip(turns, turns[1:]) if a.role == b.role)
+    bad_order = sum(1 for a, b in zip(turns, turns[1:]) if roles[a] == roles[b])
     if bad_order:
         pen(min(0.3, 0.1 * bad_order), f"{bad_order} turn(s) out of user/assistant alternation")
-    last = answers[-1].content.strip()
+    last = contents[answers[-1]].strip()
     # Counting separators is C-fast and never undercounts; split exactly only near a limit.
     words = last.count(" ") + last.count("\n") + 1 if last else 0
     if words < 40 or words > 2000:
@@ -67,7 +73,7 @@ def conversation_quality(messages: Sequence[Message]) -> tuple[float, list[str]]
     elif words > 2000:
         pen(0.1, f"the answer is very long ({words} words)")
     if last:
-        prompt = users[-1].content if users else ""
+        prompt = contents[users[-1]] if users else ""
         prompt_words = prompt.count(" ") + prompt.count("\n") + 1 if prompt else 0
         if prompt_words > 200:
             prompt_words = len(prompt.split())
@@ -94,8 +100,13 @@ def conversation_quality(messages: Sequence[Message]) -> tuple[float, list[str]]
 
 def _repetition(text: str) -> float:
     """Share of sentences (over 20 characters) that repeat an earlier one exactly."""
-    long = [x.strip() for x in _SENTENCE_SPLIT.split(text) if len(x) > 20]
-    return (len(long) - len(set(long))) / len(long) if long else 0.0
+    # sentences are the pieces between runs of . ! ? and newlines; splitting on a single "."
+    # also leaves empty pieces inside a run, which are never over 20 characters
+    for sep in "!?\n":
+        if sep in text:
+            text = text.replace(sep, ".")
+    long = [x for x in text.split(".") if len(x) > 20]
+    return (len(long) - len(set(map(str.strip, long)))) / len(long) if long else 0.0
 
 
 def reasoning_quality(reasonings: Sequence[Reasoning | None]) -> tuple[float, list[str]]:
