@@ -5,7 +5,8 @@ plays the engine: it emits ``StepLogged`` events at a steady rate (default 100/s
 line every 10 steps) through the real bridge (the sink the training pane gives its engine).
 The benchmark then presses ``l`` (toggle the details area, a visible layout change that
 re-renders both charts at a new size) N/2 times, then ``tab`` (move the focus) N/2 times, one
-press every ~100 ms. For each press it posts the key event the way the terminal driver
+press every 100-200 ms (random gaps, so presses land at every phase of the panel's redraw
+ticks). For each press it posts the key event the way the terminal driver
 does and records the time until the first screen update (``App._display``, called for every
 compositor update even headless) that shows the effect: for ``l``, an update made after the
 loss chart's height changed in the layout; for ``tab``, an update that repaints the newly
@@ -25,6 +26,7 @@ import asyncio
 import json
 import math
 import os
+import random
 import statistics
 import sys
 import tempfile
@@ -117,6 +119,7 @@ async def measure(presses: int, rate: float) -> dict:
         emitter.start()
         await pilot.pause(0.5)
         t_start, n_start = time.perf_counter(), count[0]
+        gaps = random.Random(5)
         for i in range(presses):
             # First half: a layout change that resizes the charts (worst case: both charts
             # are re-rendered at the new size). Second half: focus moves (Tab), which repaint
@@ -148,7 +151,9 @@ async def measure(presses: int, rate: float) -> dict:
                 waiting.clear()
                 t1 = math.inf
             latencies[kind].append((t1 - t0) * 1000)
-            await pilot.pause(0.1)
+            # Not pilot.pause: it forces a screen update, and a real key does not arrive
+            # just after one. A random gap puts presses at every phase of the redraw ticks.
+            await asyncio.sleep(gaps.uniform(0.1, 0.2))
         t_end, n_end = time.perf_counter(), count[0]
         stop.set()
         emitter.join()

@@ -9,7 +9,6 @@ and still gets every step onto the chart.
 
 from __future__ import annotations
 
-import gc
 from pathlib import Path
 from typing import Any
 
@@ -50,17 +49,6 @@ REDRAW_INTERVAL_S = 0.2
 """Charts and the progress line redraw at most this often (5 Hz): one chart frame costs
 ~10-20 ms of plotext + ANSI decoding on a busy 2-core machine, and keys must stay snappy."""
 
-
-def freeze_long_lived_objects() -> None:
-    """Collect once, then exempt every object alive now from the GC's later full passes.
-
-    When a run starts, what is alive (the app's widgets, the loaded data set, the graph) stays
-    alive for the run. With ~150k such objects a full collection took ~100 ms on the UI
-    thread, and the chart frames' allocations trigger one every few seconds during a run:
-    the worst key latencies. Frozen, a full pass scans only what the run allocated since.
-    """
-    gc.collect()
-    gc.freeze()
 
 LOG_INTERVAL_S = 1.0
 """The engine's log lines are written at most this often: each write of the log asks for a
@@ -303,7 +291,6 @@ class TrainingPane(Vertical):
 
     def _on_lifecycle(self, ev: Any) -> None:
         if isinstance(ev, RunStarted):
-            freeze_long_lived_objects()
             self.run_dir = ev.run_dir
             self.query_one(ModelFacts).show_run(ev)
             self._log(f"run started in {ev.run_dir}: {ev.total_steps} steps")

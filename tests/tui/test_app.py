@@ -346,3 +346,40 @@ async def test_footer_rebuilds_only_when_its_keys_change(config: RunConfig) -> N
                 break
             await pilot.pause(0.05)
         assert footer.recomposes > before and "l" not in keys()
+
+
+async def test_gc_waits_for_a_keys_repaint_and_long_lived_objects_are_frozen(
+        config: RunConfig, monkeypatch) -> None:
+    import gc
+
+    gc.unfreeze()  # what earlier tests froze: this app must freeze its own start-up
+    app = SynapseApp(config, initial_tab="training")
+    async with app.run_test(size=(120, 40)) as pilot:
+        for _ in range(100):  # bounded wait for the start-up load to complete
+            if gc.get_freeze_count():
+                break
+            await pilot.pause(0.05)
+        assert gc.get_freeze_count() > 0
+        gc.unfreeze()
+        app.post_message(RunStateChanged("loading"))
+        await pilot.pause()
+        assert gc.get_freeze_count() == 0
+        app.post_message(RunStateChanged("training"))  # the run's model has loaded
+        await pilot.pause()
+        assert gc.get_freeze_count() > 0
+        collecting: list[bool] = []
+        focus_next = app.action_focus_next
+
+        def recording_focus_next() -> None:
+            collecting.append(gc.isenabled())
+            focus_next()
+
+        monkeypatch.setattr(app, "action_focus_next", recording_focus_next)
+        await pilot.press("tab")
+        assert collecting == [False]  # no GC pass between the key and its repaint
+        for _ in range(100):  # ... and collection resumes soon after
+            if gc.isenabled():
+                break
+            await pilot.pause(0.05)
+        assert gc.isenabled()
+    gc.unfreeze()
