@@ -90,10 +90,10 @@ def one_run(a: argparse.Namespace, label: str, gpus: str, world: int) -> dict[st
     from synapse_core.events import ListSink
     from synapse_core.telemetry.events import TelemetrySampled
     from synapse_core.training.control import RunControl
-    from synapse_core.training.distributed import read_rank_summary
     from synapse_core.training.engine import Engine
     from synapse_core.training.events import (ModelLoaded, RunStarted, StepLogged,
                                               TrainingFinished)
+    from synapse_core.training.rundir import read_rank_summary
 
     cfg = run_config(a, gpus)
     n = a.steps * cfg.training.per_device_train_batch_size * world * 2

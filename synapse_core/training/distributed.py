@@ -38,8 +38,7 @@ from synapse_core.events import Event, LogLine
 from synapse_core.fileio import atomic_write_json, atomic_write_jsonl
 from synapse_core.training import rundir as rd
 from synapse_core.training.control import CONTROL_FILE, ControlFileWriter
-from synapse_core.training.events import (StepLogged, TrainingFailed, TrainingFinished,
-                                          event_from_dict)
+from synapse_core.training.events import StepLogged, TrainingFailed, TrainingFinished
 
 if TYPE_CHECKING:
     from synapse_core.training.engine import Engine
@@ -96,36 +95,6 @@ def plan_launch(cfg: RunConfig) -> LaunchPlan:
 def supervise(engine: Engine) -> Event:
     """Run ``engine``'s job as torchrun ranks; returns (and has emitted) the terminal event."""
     return Supervisor(engine).run()
-
-
-class EventTail:
-    """Complete new lines of a JSONL file from an offset, as events."""
-
-    def __init__(self, path: Path, offset: int) -> None:
-        self.path = path
-        self.offset = offset
-        self._partial = b""
-
-    def read(self) -> list[Event]:
-        try:
-            with open(self.path, "rb") as fh:
-                fh.seek(self.offset)
-                data = fh.read()
-        except FileNotFoundError:
-            return []
-        self.offset += len(data)
-        lines = (self._partial + data).split(b"\n")
-        self._partial = lines.pop()  # "" after a complete line; else being written now
-        out = []
-        for line in lines:
-            if not line.strip():
-                continue
-            try:
-                out.append(event_from_dict(json.loads(line)))
-            except (json.JSONDecodeError, KeyError, TypeError) as e:
-                out.append(LogLine(message=f"unreadable event from rank 0 ({e!r}): "
-                                   f"{line[:200]!r}", level="warning", source="training"))
-        return out
 
 
 class Supervisor:
@@ -223,7 +192,7 @@ class Supervisor:
         log_path = launch.parent / TORCHRUN_LOG
         e.log(f"launching {plan.describe()} through torchrun; its output: {log_path}")
         events = e.rundir.path / rd.EVENTS_FILE  # from here on, only rank 0 appends to it
-        tail = EventTail(events, events.stat().st_size if events.exists() else 0)
+        tail = rd.EventTail(events, events.stat().st_size if events.exists() else 0)
         with open(log_path, "ab") as log:
             log.write(f"\n=== launch {time.strftime('%Y-%m-%d %H:%M:%S')} ===\n".encode())
             log.flush()
@@ -433,20 +402,12 @@ def root_cause(d: Path) -> dict[str, Any] | None:
     _, rank, text, stack = min(own or peer)
     cause: dict[str, Any] = {"rank": rank, "message": text.removeprefix("RankFailed: "),
                              "traceback": stack}
-    summary = read_rank_summary(d, rank)
+    summary = rd.read_rank_summary(d, rank)
     if summary.get("result") == "TrainingFailed":
         cause.update(message=summary.get("message") or cause["message"],
                      kind=summary.get("kind", "error"), hint=summary.get("hint", ""),
                      traceback=summary.get("traceback") or stack)
     return cause
-
-
-def read_rank_summary(d: Path, rank: int) -> dict[str, Any]:
-    """distributed/rank-N.json (written by each rank at its end), or {}."""
-    try:
-        return json.loads((Path(d) / f"rank-{rank}.json").read_text(encoding="utf-8"))
-    except (OSError, json.JSONDecodeError):
-        return {}
 
 
 def _log_tail(path: Path, lines: int = 6) -> str:

@@ -181,6 +181,49 @@ def load_metrics(run_dir: Path) -> list[dict[str, Any]]:
     return rows
 
 
+class EventTail:
+    """Follows a live events.jsonl (another process appending): each ``read`` returns the
+    events of the lines completed since the offset (the multi-GPU supervisor reads rank 0's)."""
+
+    def __init__(self, path: Path, offset: int) -> None:
+        self.path = path
+        self.offset = offset
+        self._partial = b""
+
+    def read(self) -> list[Any]:
+        """The events of the lines completed since the last call (a torn last line waits)."""
+        from synapse_core.events import LogLine
+        from synapse_core.training.events import event_from_dict
+
+        try:
+            with open(self.path, "rb") as fh:
+                fh.seek(self.offset)
+                data = fh.read()
+        except FileNotFoundError:
+            return []
+        self.offset += len(data)
+        lines = (self._partial + data).split(b"\n")
+        self._partial = lines.pop()  # "" after a complete line; else being written now
+        out = []
+        for line in lines:
+            if not line.strip():
+                continue
+            try:
+                out.append(event_from_dict(json.loads(line)))
+            except (json.JSONDecodeError, KeyError, TypeError) as e:
+                out.append(LogLine(message=f"unreadable line in {self.path.name} ({e!r}): "
+                                   f"{line[:200]!r}", level="warning", source="training"))
+        return out
+
+
+def read_rank_summary(d: Path, rank: int) -> dict[str, Any]:
+    """distributed/rank-N.json (written by each rank at its end), or {}."""
+    try:
+        return json.loads((Path(d) / f"rank-{rank}.json").read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError):
+        return {}
+
+
 def checkpoints_of(run_dir: Path) -> list[Path]:
     """The run's ``checkpoint-N`` folders, oldest step first."""
     folder = Path(run_dir) / CHECKPOINTS_DIR
