@@ -19,6 +19,15 @@ class CoreEvent(Message):
         self.channel = channel
 
 
+class CoreEventsReady(Message):
+    """A ``BufferedSink`` holds an event that should be shown now (not only on the next
+    redraw tick): the receiver drains the sink."""
+
+    def __init__(self, channel: str = "") -> None:
+        super().__init__()
+        self.channel = channel
+
+
 class RecordsLoaded(Message):
     """A batch of scored dataset records (``synapse_core.data`` Records) became available.
 

@@ -1,14 +1,16 @@
 """The training pane: start, watch and steer a fine-tuning run; open a past run's curves.
 
 The engine (``synapse_core.training.engine.Engine``) runs in a worker thread and reports
-through a ``MessageSink``; every event arrives here as a ``CoreEvent`` on the UI thread. Event
-handlers only append to plain lists and set a dirty flag; a 5 Hz timer redraws the charts
+through the pane's ``BufferedSink``: a 5 Hz tick takes the queued steps, telemetry and log
+lines (other events are taken at once), appends them to plain lists and redraws the charts
 and the progress line, so a run logging hundreds of steps a second keeps the UI responsive
-and still gets every step onto the chart.
+and still gets every step onto the chart. ``CoreEvent`` messages (a ``MessageSink``) work
+too.
 """
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 from typing import Any
 
@@ -29,8 +31,8 @@ from synapse_core.training.events import (
     CheckpointSaved, ModelLoaded, PreviewGenerated, RunStarted, StepLogged, TrainingFailed,
     TrainingFinished, TrainingPaused, TrainingResumed,
 )
-from synapse_tui.bridge import MessageSink
-from synapse_tui.messages import CoreEvent, ExportRequested, RunStateChanged
+from synapse_tui.bridge import BufferedSink
+from synapse_tui.messages import CoreEvent, CoreEventsReady, ExportRequested, RunStateChanged
 from synapse_tui.screens.confirm import ConfirmScreen
 from synapse_tui.screens.open_run import OpenRunScreen
 from synapse_tui.widgets.plots import SeriesPlot
@@ -111,6 +113,8 @@ class TrainingPane(Vertical):
         self._last_step: StepLogged | None = None
         self._dirty = False
         self._pending_log: list[tuple[str, str]] = []
+        self._log_written = 0.0
+        self._sink = BufferedSink(self, quiet=(StepLogged, TelemetrySampled, LogLine))
         self._worker: Worker[None] | None = None
         self._opened_state = ""
 
@@ -140,8 +144,7 @@ class TrainingPane(Vertical):
         self.query_one("#train-info").border_title = "run"
         self.query_one("#train-log").border_title = "log"
         self._bind_series()
-        self.set_interval(REDRAW_INTERVAL_S, self.flush_display)
-        self.set_interval(LOG_INTERVAL_S, self._flush_log)
+        self.set_interval(REDRAW_INTERVAL_S, self._tick)
         self._sync_buttons()
 
     def on_unmount(self) -> None:
@@ -203,9 +206,10 @@ class TrainingPane(Vertical):
         except (WorkerFailed, WorkerCancelled):
             return  # the failure is shown by _worker_changed; here we only wait for the end
 
-    def event_sink(self) -> MessageSink:
-        """The sink an engine reports to: its events reach this pane on the UI thread."""
-        return MessageSink(self)
+    def event_sink(self) -> BufferedSink:
+        """The sink an engine reports to: its events reach this pane on the UI thread (steps,
+        telemetry and log lines on the redraw tick, the rest at once; all in order)."""
+        return self._sink
 
     def open_run(self, run_dir: str) -> None:
         """Show the curves of a past run from its ``metrics.jsonl``."""
@@ -272,7 +276,17 @@ class TrainingPane(Vertical):
 
     def on_core_event(self, message: CoreEvent) -> None:
         message.stop()
-        ev = message.event
+        self._handle(message.event)
+
+    def on_core_events_ready(self, message: CoreEventsReady) -> None:
+        message.stop()
+        self._take_events()
+
+    def _take_events(self) -> None:
+        for ev in self._sink.drain():
+            self._handle(ev)
+
+    def _handle(self, ev: Any) -> None:
         if isinstance(ev, StepLogged):  # the hot path: append and mark, draw on the timer
             self.series.add_step(ev)
             self._clock.mark(ev.ts, ev.step)
@@ -337,6 +351,14 @@ class TrainingPane(Vertical):
 
     # ------------------------------------------------------------------ display
 
+    def _tick(self) -> None:
+        """The redraw tick: take the engine's queued events, then show what they changed, all
+        in one screen update (the log at most once a second, see ``LOG_INTERVAL_S``)."""
+        self._take_events()
+        self.flush_display()
+        if time.monotonic() - self._log_written >= LOG_INTERVAL_S:
+            self._flush_log()
+
     def flush_display(self) -> None:
         """Redraw charts and the progress line if data arrived since the last redraw."""
         if self._dirty:
@@ -366,6 +388,7 @@ class TrainingPane(Vertical):
         """
         if not self._pending_log:
             return
+        self._log_written = time.monotonic()
         pending, self._pending_log = self._pending_log, []
         variables = self.app.theme_variables
         log = self.query_one("#train-log", RichLog)

@@ -1,14 +1,17 @@
 """A line chart drawn by plotext in a worker thread; the UI thread only swaps finished lines in.
 
-The training panel appends points as events arrive and calls ``mark_dirty``; a timer calls
-``redraw_if_dirty`` a few times a second. One plotext frame (build the figure, then decode
-its ANSI into Rich text) costs ~10-20 ms, which on the UI thread delayed every key that
-arrived meanwhile. So a redraw only snapshots the series' lengths and hands the build to a
-worker thread; the finished frame (a list of ``Strip``) comes back as a message and
+The training panel appends points as events arrive and calls ``mark_dirty``; its redraw tick
+calls ``redraw_if_dirty`` a few times a second. One plotext frame (build the figure, then
+decode its ANSI into Rich text) costs ~5-20 ms, which on the UI thread delayed every key
+that arrived meanwhile. So a redraw only snapshots the series' lengths and hands the build
+to a worker thread; the finished frame (a list of ``Strip``) comes back as a message and
 ``render_line`` just returns its lines. At most one build per chart is in flight and the
-latest data wins; a resize schedules a build at the new size and shows the previous frame
-(cropped or padded) until it arrives. Plotext keeps global state (its theme table), so every
-plotext call, in any thread, holds ``PLOTEXT_LOCK``.
+latest data wins. A finished frame of the same size waits for the next tick to be shown, so
+the tick's progress line and every chart change in one screen update (each screen update
+holds the next one off for 17-33 ms: fewer of them leave keys less often waiting). A resize
+schedules a build at the new size and shows the previous frame (cropped or padded) until it
+arrives, at once. Plotext keeps global state (its theme table), so every plotext call, in any
+thread, holds ``PLOTEXT_LOCK``.
 """
 
 from __future__ import annotations
@@ -115,6 +118,7 @@ class SeriesPlot(Widget):
         self._in_flight = False
         self._lines: list[Strip] | None = None
         self._frame_size = Size(0, 0)
+        self._pending: SeriesPlot.FrameReady | None = None
         self.redraws = 0
         """How many frames were built (tests and the latency benchmark read it)."""
         self.render_threads: set[str] = set()
@@ -151,7 +155,10 @@ class SeriesPlot(Widget):
     # ------------------------------------------------------------------ frames
 
     def redraw_if_dirty(self) -> bool:
-        """Start a frame build if something changed and none is in flight; True when started."""
+        """Show a frame that finished since the last tick, then start a build if something
+        changed and none is in flight; True when a build started."""
+        if self._pending is not None:
+            self._show(self._pending)
         if not self._dirty or self._in_flight or not self.is_mounted or self._lines is None:
             return False  # (no frame yet: the first one is built by render_line)
         request = self._request()
@@ -191,14 +198,21 @@ class SeriesPlot(Widget):
     def on_series_plot_frame_ready(self, message: SeriesPlot.FrameReady) -> None:
         message.stop()
         self._in_flight = False
-        self._lines = message.lines
-        self._frame_size = Size(message.request.width, message.request.height)
-        self.shown_counts = dict(message.request.counts)
-        self.refresh()
+        request = message.request
+        if Size(request.width, request.height) == self._frame_size == self.size:
+            self._pending = message  # new data, same size: shown on the next tick
+            return
+        self._show(message)  # a new size (or the first worker frame): show it now
         if self._frame_size != self.size:
             self._dirty = True  # resized while building: build again at the new size
-        if self._dirty:
-            self.redraw_if_dirty()  # the latest data wins: build it right away
+            self.redraw_if_dirty()
+
+    def _show(self, frame: SeriesPlot.FrameReady) -> None:
+        self._pending = None
+        self._lines = frame.lines
+        self._frame_size = Size(frame.request.width, frame.request.height)
+        self.shown_counts = dict(frame.request.counts)
+        self.refresh()
 
     @on(Worker.StateChanged)
     def _build_ended(self, event: Worker.StateChanged) -> None:

@@ -77,7 +77,7 @@ async def test_every_step_reaches_the_chart(tmp_path) -> None:
     app = PaneApp(RunConfig())
     async with app.run_test(size=(120, 40)) as pilot:
         pane = app.query_one(TrainingPane)
-        sink = MessageSink(pane)
+        sink = pane.event_sink()  # the sink the engine gets: steps are taken on the tick
         thread = threading.Thread(target=_emit_run, args=(sink, str(tmp_path)))
         thread.start()
         for _ in range(400):  # bounded: a broken pane fails the test instead of hanging it
@@ -275,3 +275,43 @@ async def test_resize_keeps_the_old_frame_until_the_worker_rebuilds() -> None:
         lines = [plot.render_line(y).text for y in range(plot.size.height)]
         assert all(len(line) == plot.size.width for line in lines)
         assert any("⠁" <= ch <= "⣿" for line in lines for ch in line), "braille curve drawn"
+
+
+async def test_engine_sink_queues_steps_and_wakes_the_pane_for_the_rest(tmp_path,
+                                                                       monkeypatch) -> None:
+    """Steps wait for the redraw tick (no message each); a lifecycle event posts one wake-up,
+    and the pane then takes everything queued, in order, nothing dropped."""
+    from synapse_tui.messages import CoreEventsReady
+
+    app = PaneApp(RunConfig())
+    async with app.run_test(size=(120, 40)) as pilot:
+        pane = app.query_one(TrainingPane)
+        await pilot.pause()
+        posted: list[object] = []
+        post = pane.post_message
+
+        def recording_post(message) -> bool:  # noqa: ANN001
+            posted.append(message)
+            return post(message)
+
+        monkeypatch.setattr(pane, "post_message", recording_post)
+        sink = pane.event_sink()
+        for i in range(1, 51):
+            sink.emit(_step(i))
+            sink.emit(LogLine(message=f"line {i}"))
+        assert not [m for m in posted if isinstance(m, CoreEventsReady)]
+        sink.emit(RunStarted(run_dir=str(tmp_path), objective="kto", model="demo",
+                             total_steps=STEPS, num_train_epochs=3.0, train_rows=300))
+        sink.emit(CheckpointSaved(step=50, path="ckpt", reason="user"))
+        assert len([m for m in posted if isinstance(m, CoreEventsReady)]) == 1
+        for i in range(51, 61):
+            sink.emit(_step(i))
+        await pilot.pause()
+        assert pane.run_dir == str(tmp_path)  # handled at once, not on the 5 Hz tick
+        assert pane.series.steps[:50] == list(range(1, 51))  # taken with it, before it
+        for _ in range(40):  # bounded: the tick takes the last ten
+            if len(pane.series.steps) == 60:
+                break
+            await pilot.pause(0.05)
+        assert pane.series.steps == list(range(1, 61))
+        assert sink.drain() == []
