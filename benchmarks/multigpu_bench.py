@@ -10,6 +10,7 @@ GPU memory), SFT by default, same per-device batch and 4,096-token rows in both 
     python benchmarks/multigpu_bench.py                      # 1 GPU, then 2 GPUs (CUDA)
     python benchmarks/multigpu_bench.py --objective kto --steps 10 --write
     python benchmarks/multigpu_bench.py --skip-1gpu          # the 2-GPU run only
+    python benchmarks/multigpu_bench.py --build-only         # build the model, nothing else
     python benchmarks/multigpu_bench.py --quick              # tiny Pixtral, 1 then 2 gloo
                                                              # ranks on the CPU (smoke test)
     (on the GPU machine, after `. .gpusite/use-site.sh; export PYTHONPATH=$PWD`: add
@@ -217,6 +218,9 @@ def main() -> int:
                    help="saved Tekken tokenizer to build the model with (see gpu_train.py)")
     p.add_argument("--out-dir", default=None, help="run folders (default: the user cache)")
     p.add_argument("--write", action="store_true", help="write benchmarks/results/multigpu.json")
+    p.add_argument("--build-only", action="store_true",
+                   help="only build the model (a first call, if building and both runs would "
+                        "not fit in one 10-minute call)")
     a = p.parse_args()
     a.seq = a.seq or (128 if a.quick else 4096)
     a.steps = a.steps or (6 if a.quick else 14)
@@ -230,6 +234,8 @@ def main() -> int:
         a.model_dir = str(cache_dir() / "gpu_train" / name)  # shared with gpu_train.py
     if not (Path(a.model_dir) / "config.json").is_file():
         build_model(Path(a.model_dir), a.quick, a.tokenizer_dir)
+    if a.build_only:
+        return 0
     first = a.gpus.split(",")[0].strip()
     plans = [("1gpu", "cpu:1" if a.quick else first, 1),
              ("2gpu", "cpu:2" if a.quick else a.gpus, 2)]

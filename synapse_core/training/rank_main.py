@@ -115,15 +115,19 @@ def main(argv: list[str] | None = None) -> int:
     import torch  # heavy: this process trains
     import torch.distributed as dist
 
+    group_kwargs: dict[str, Any] = {}
     if launch["device"] == "cuda":
         torch.cuda.set_device(local_rank)  # before any model load: Unsloth/HF place on it
         backend = "nccl"
+        group_kwargs["device_id"] = torch.device("cuda", local_rank)  # binds NCCL to it
     else:
         backend = "gloo"
         # accelerate names a CPU rank's device "cpu:<local rank>", which torch.load cannot
         # map a checkpoint to (a resume failed on it): plain "cpu" is the same device
         os.environ["ACCELERATE_TORCH_DEVICE"] = "cpu"
-    dist.init_process_group(backend=backend)  # torchrun's env:// rendezvous
+    # before the engine imports unsloth: Unsloth's distributed helpers (rank 0 prepares the
+    # compile cache, the others wait for it) synchronise only through an initialised group
+    dist.init_process_group(backend=backend, **group_kwargs)  # torchrun's env:// rendezvous
     control = RunControl()
     reader = None
     if rank == 0:
