@@ -18,6 +18,7 @@ so rows and bad lines keep file order.
 
 from __future__ import annotations
 
+import gc
 import json
 import marshal
 import multiprocessing
@@ -149,7 +150,7 @@ def _score_block(task: tuple[int, int, bytes]) -> list[tuple[int, int, int, Any]
         nl = find(b"\n", pos)
         end = n if nl < 0 else nl + 1
         data = block[pos:end]
-        if end - pos > limit + 1 or len(data.rstrip(b"\r\n")) > limit:
+        if end - pos > limit and (end - pos > limit + 1 or len(data.rstrip(b"\r\n")) > limit):
             out.append((line, offset + pos, offset + end, long_line_reason(end - pos, limit)))
         else:
             if line == 1 and data.startswith(b"\xef\xbb\xbf"):
@@ -249,6 +250,9 @@ class _Workers:
 def _worker_main(conn: Any, config: Any, path: str, with_reasons: bool) -> None:
     """A worker's loop: read the task's block from the file, score it, answer one payload."""
     _init_worker(config, path, with_reasons)
+    # This process only scores blocks: what it inherited or imported lives as long as it does,
+    # so the collector need not walk it again (each block's rows are freed before the next).
+    gc.freeze()
     fd = os.open(path, os.O_RDONLY)
     try:
         while True:

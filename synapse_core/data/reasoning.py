@@ -153,12 +153,14 @@ def _tolerant_tree(body: str, problems: list[str]) -> ET.Element:
     stack.append("reasoning")
     first = True
     root_closed = False
+    data, start_tag, end_tag = builder.data, builder.start, builder.end
     for m in _TAG_RE.finditer(body):
-        if m.start() > pos:
-            builder.data(body[pos:m.start()])
-        pos = m.end()
-        closing, tag, attrs, selfclose = m.group(1), m.group(2), m.group(3), m.group(4)
-        if first and not closing and tag == "reasoning" and m.start() == 0:
+        at, end = m.span()
+        if at > pos:
+            data(body[pos:at])
+        pos = end
+        closing, tag, attrs, selfclose = m.groups()
+        if first and not closing and tag == "reasoning" and at == 0:
             first = False
             continue  # the outer tag was opened above
         first = False
@@ -168,26 +170,26 @@ def _tolerant_tree(body: str, problems: list[str]) -> ET.Element:
                 continue
             while stack[-1] != tag:
                 problems.append(f"unclosed <{stack[-1]}> closed by </{tag}>")
-                builder.end(stack.pop())
+                end_tag(stack.pop())
             if tag == "reasoning" and len(stack) == 1:
                 root_closed = True
                 continue  # close at the very end, after any trailing text
-            builder.end(stack.pop())
+            end_tag(stack.pop())
             continue
         if stack[-1] in LEAVES:
             problems.append(f"unclosed <{stack[-1]}> closed by <{tag}>")
-            builder.end(stack.pop())
+            end_tag(stack.pop())
         if tag in REOPEN_CLOSES and tag in stack:
             while stack[-1] != tag:
                 problems.append(f"unclosed <{stack[-1]}> closed by <{tag}>")
-                builder.end(stack.pop())
+                end_tag(stack.pop())
             problems.append(f"unclosed <{tag}> closed by the next <{tag}>")
-            builder.end(stack.pop())
+            end_tag(stack.pop())
         attrib = {a.group(1): next(g for g in a.groups()[1:] if g is not None)
                   for a in _ATTR_RE.finditer(attrs)} if attrs else {}
-        builder.start(tag, attrib)
+        start_tag(tag, attrib)
         if selfclose:
-            builder.end(tag)
+            end_tag(tag)
         else:
             stack.append(tag)
     if pos < len(body):

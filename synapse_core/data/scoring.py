@@ -48,20 +48,29 @@ def conversation_quality_of(roles: Sequence[str], contents: Sequence[str]
         penalty += amount
         reasons.append(f"-{amount:g} {why}")
 
-    turns = [i for i, role in enumerate(roles) if role != "system"]
-    users = [i for i in turns if roles[i] == "user"]
-    answers = [i for i in turns if roles[i] == "assistant"]
-    if not users:
+    last_user = last_answer = -1
+    bad_order = 0
+    prev = None  # the role of the last turn (system prompts are not turns)
+    for i, role in enumerate(roles):
+        if role == "system":
+            continue
+        if role == prev:
+            bad_order += 1
+        prev = role
+        if role == "user":
+            last_user = i
+        elif role == "assistant":
+            last_answer = i
+    if last_user < 0:
         pen(0.3, "no user turn")
-    if not answers:
+    if last_answer < 0:
         pen(0.6, "no assistant answer")
         return max(0.0, round(1.0 - penalty, 4)), reasons
-    if turns and roles[turns[-1]] != "assistant":
+    if prev != "assistant":
         pen(0.2, "the conversation ends on a user turn, not an answer")
-    bad_order = sum(1 for a, b in zip(turns, turns[1:]) if roles[a] == roles[b])
     if bad_order:
         pen(min(0.3, 0.1 * bad_order), f"{bad_order} turn(s) out of user/assistant alternation")
-    last = contents[answers[-1]].strip()
+    last = contents[last_answer].strip()
     # Counting separators is C-fast and never undercounts; split exactly only near a limit.
     words = last.count(" ") + last.count("\n") + 1 if last else 0
     if words < 40 or words > 2000:
@@ -73,7 +82,7 @@ def conversation_quality_of(roles: Sequence[str], contents: Sequence[str]
     elif words > 2000:
         pen(0.1, f"the answer is very long ({words} words)")
     if last:
-        prompt = contents[users[-1]] if users else ""
+        prompt = contents[last_user] if last_user >= 0 else ""
         prompt_words = prompt.count(" ") + prompt.count("\n") + 1 if prompt else 0
         if prompt_words > 200:
             prompt_words = len(prompt.split())
@@ -81,10 +90,10 @@ def conversation_quality_of(roles: Sequence[str], contents: Sequence[str]
             pen(0.1, f"the answer ({words} words) is tiny for the prompt ({prompt_words} words)")
         if WIZARD not in last[:8]:
             pen(0.1, "no in-character opening (the reference answers start with 🧙)")
-        tail = last[-800:].lower()  # the follow-up questions close the answer
-        follow = sum(1 for w in FOLLOW_UP_WORDS if w in tail)
-        questions = tail.count("?")
-        if follow < 3 and questions < 3:
+        # the follow-up questions close the answer: look at its last 800 characters (lowering
+        # them changes no "?", so the words are looked for only when they decide)
+        if last.count("?", -800) < 3 and sum(
+                1 for w in FOLLOW_UP_WORDS if w in last[-800:].lower()) < 3:
             pen(0.1, "fewer than three follow-up questions (investigate / explore / exploit)")
         rep = _repetition(last)
         if rep >= 0.2:

@@ -26,6 +26,7 @@ import numpy as np
 from synapse_core.data.records import Record
 
 SHAPES = ("sharegpt", "messages", "prompt_completion", "text")
+_SHAPE_INDEX = {s: i for i, s in enumerate(SHAPES)}
 DECISIONS = {"none": 0, "accept": 1, "reject": -1}
 _COLS: dict[str, Any] = {
     "line": np.int64, "offset": np.int64, "shape": np.uint8, "turns": np.uint16,
@@ -124,21 +125,21 @@ class RowTable:
         self._grow(n0 + len(recs))
         c = self._cols
         sl = slice(n0, n0 + len(recs))
-        c["line"][sl] = [r.line for r in recs]
-        c["offset"][sl] = [r.offset for r in recs]
-        c["shape"][sl] = [SHAPES.index(r.shape) for r in recs]
-        c["turns"][sl] = [min(65535, r.turns) for r in recs]
-        c["cq"][sl] = [r.conversation_quality for r in recs]
-        c["bias"][sl] = [r.bias_detection for r in recs]
-        c["rq"][sl] = [r.reasoning_quality for r in recs]
-        c["score"][sl] = [r.score for r in recs]
-        c["label"][sl] = [r.label == "desirable" for r in recs]
-        c["banned"][sl] = [len(r.banned) for r in recs]
-        c["problems"][sl] = [len(r.reasoning_problems) for r in recs]
-        c["given"][sl] = [r.metrics_source == "given" for r in recs]
-        c["hash"][sl] = [int(r.content_hash, 16) if r.content_hash else 0 for r in recs]
-        if n0 and recs[0].line <= c["line"][n0 - 1] or any(
-                a.line >= b.line for a, b in zip(recs, recs[1:])):
+        # one pass over the records, then a column per field (zip transposes in C)
+        (c["line"][sl], c["offset"][sl], c["shape"][sl], c["turns"][sl], c["cq"][sl],
+         c["bias"][sl], c["rq"][sl], c["score"][sl], c["label"][sl], c["banned"][sl],
+         c["problems"][sl], c["given"][sl], hashes) = zip(*[
+            (r.line, r.offset, _SHAPE_INDEX[r.shape], min(65535, r.turns), r.conversation_quality,
+             r.bias_detection, r.reasoning_quality, r.score, r.label == "desirable",
+             len(r.banned), len(r.reasoning_problems), r.metrics_source == "given",
+             r.content_hash) for r in recs])
+        joined = "".join(hashes)
+        if len(joined) == 16 * len(recs):  # every row has its 16-digit hash: convert at once
+            c["hash"][sl] = np.frombuffer(bytes.fromhex(joined), dtype=">u8")
+        else:
+            c["hash"][sl] = [int(h, 16) if h else 0 for h in hashes]
+        lines = c["line"][sl]
+        if n0 and lines[0] <= c["line"][n0 - 1] or (np.diff(lines) <= 0).any():
             raise ValueError("rows must be added in increasing line order")
         self._n = n0 + len(recs)
 
