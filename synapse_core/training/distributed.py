@@ -128,6 +128,12 @@ class Supervisor:
             validate(e.config)
             rows = e._rows()
             check_rows(e.config.training.objective, rows)
+            # once, here: a missing model fails before any rank starts, and the folders built
+            # on first use (the demo model, a vision model's decoder) are not built by every
+            # rank at the same time
+            from synapse_core.training.backends import model_source
+
+            model_source(e.config, [])
             launch = self._prepare(plan, rows)
             result, from_rank0 = self._supervise(plan, launch)
         except BaseException as ex:  # every failure becomes one TrainingFailed event

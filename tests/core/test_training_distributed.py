@@ -308,6 +308,16 @@ def test_missing_gpu_fails_the_run_naming_the_key(tmp_path):
     assert terminal(sink.events) == [result]
 
 
+def test_missing_model_fails_before_any_rank_starts(tmp_path):
+    cfg = config(tmp_path / "no-such-model")
+    sink = ListSink()
+    result = Engine(cfg, sink, run_dir=tmp_path / "run", rows=sft_rows()).run()
+    assert isinstance(result, TrainingFailed) and result.kind == "model", result
+    assert terminal(sink.events) == [result]
+    assert read_state(tmp_path / "run")["state"] == "failed"
+    assert not (tmp_path / "run" / "distributed").exists()  # torchrun never started
+
+
 def test_control_file_carries_requests_to_rank_zero(tmp_path):
     supervisor, rank0 = RunControl(), RunControl()
     writer = ControlFileWriter(tmp_path / "control.json")
