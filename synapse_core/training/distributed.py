@@ -23,6 +23,7 @@ reach the same sink, the same RunControl works, exactly one terminal event ends 
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import signal
@@ -36,6 +37,7 @@ from typing import TYPE_CHECKING, Any
 from synapse_core.config import ConfigError, RunConfig, parse_gpus, validate, write_config
 from synapse_core.events import Event, LogLine
 from synapse_core.fileio import atomic_write_json, atomic_write_jsonl
+from synapse_core.telemetry.events import TelemetrySampled
 from synapse_core.training import rundir as rd
 from synapse_core.training.control import CONTROL_FILE, ControlFileWriter
 from synapse_core.training.events import StepLogged, TrainingFailed, TrainingFinished
@@ -59,6 +61,7 @@ class LaunchPlan:
     device: str  # "cuda" or "cpu"
     nproc: int
     cuda_visible: str | None = None
+    indices: tuple[int, ...] = ()  # the GPUs in this process's CUDA numbering
 
     def describe(self) -> str:
         if self.device == "cpu":
@@ -89,7 +92,7 @@ def plan_launch(cfg: RunConfig) -> LaunchPlan:
         visible = ",".join(ids[i] for i in wanted)
     else:
         visible = ",".join(str(i) for i in wanted)
-    return LaunchPlan("cuda", len(wanted), visible)
+    return LaunchPlan("cuda", len(wanted), visible, tuple(wanted))
 
 
 def supervise(engine: Engine) -> Event:
@@ -107,6 +110,7 @@ class Supervisor:
         self.rank0_terminal: Event | None = None
         self.last_step = 0
         self.killed_reason = ""
+        self.indices: tuple[int, ...] = ()
         self._known: dict[int, float] = {}  # pid -> create time of every process torchrun started
 
     # -- the run ---------------------------------------------------------------------------
@@ -135,6 +139,7 @@ class Supervisor:
 
             model_source(e.config, [])
             launch = self._prepare(plan, rows)
+            self.indices = plan.indices
             result, from_rank0 = self._supervise(plan, launch)
         except BaseException as ex:  # every failure becomes one TrainingFailed event
             result = e._failure(ex)
@@ -244,6 +249,12 @@ class Supervisor:
             return
         if isinstance(event, StepLogged):
             self.last_step = event.step
+        if isinstance(event, TelemetrySampled) and self.indices:
+            # rank 0 numbers the GPUs it sees from 0; the user chose them in this process's
+            # numbering ("2,3"): the panel shows those
+            event = dataclasses.replace(event, gpus=tuple(
+                dataclasses.replace(g, index=self.indices[g.index])
+                if g.index < len(self.indices) else g for g in event.gpus))
         self.engine.sink.emit(event)
 
     # -- the verdict -----------------------------------------------------------------------
