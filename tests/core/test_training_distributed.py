@@ -296,6 +296,12 @@ def test_gpus_key_is_checked():
         assert config_from_dict({"training": {"gpus": good}}).training.gpus == good
 
 
+def test_cli_gpus_flag_is_checked():
+    res = subprocess.run([sys.executable, "-m", "synapse_core.cli", "train", "--gpus", "1,x"],
+                         capture_output=True, text=True, timeout=120)
+    assert res.returncode == 2 and "training.gpus: '1,x' is not allowed" in res.stderr
+
+
 def test_missing_gpu_fails_the_run_naming_the_key(tmp_path):
     import torch
 
