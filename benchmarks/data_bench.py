@@ -9,9 +9,10 @@ field and computed metrics, prompt/completion, a few broken lines) into a tempor
 measures (1) ``json.loads`` of every line, in this process, (2) what the dataset tab does:
 ``iter_batches`` (parse, reasoning, banned words, score, label; worker processes for a large
 file, as in the app) with every batch added to the browser's column store, which is what the
-app keeps in memory. Peak memory is the max RSS of this process and of the largest worker.
-The figures are printed last, as one line holding one JSON object. The machine's other load
-moves both rates: run it a few times.
+app keeps in memory. Both run on the same file, over the same rows. Peak memory is the max
+RSS of this process and of the largest worker. The figures are printed last, as one line
+holding one JSON object, with the machine's load average before and after: other work moves
+both rates, so run it a few times.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from __future__ import annotations
 import argparse
 import gc
 import json
+import os
 import random
 import resource
 import sys
@@ -91,6 +93,21 @@ def generate(path: Path, rows: int, seed: int = 0) -> int:
     return path.stat().st_size
 
 
+def _cpu() -> float:
+    """CPU seconds used so far by this process and its finished workers (unlike the rates,
+    hardly moved by the machine's other load)."""
+    me, kids = (resource.getrusage(w) for w in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN))
+    return me.ru_utime + me.ru_stime + kids.ru_utime + kids.ru_stime
+
+
+def _loadavg() -> list[float] | None:
+    """The machine's 1-, 5- and 15-minute load averages (other work moves both rates)."""
+    try:
+        return [round(x, 2) for x in os.getloadavg()]
+    except OSError:  # no load average on this system
+        return None
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--rows", type=int, default=100_000)
@@ -114,8 +131,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"generated {rows} rows, {size / 1e6:.1f} MB in {time.perf_counter() - t0:.1f} s",
               file=sys.stderr)
         gc.collect()
+        load_before = _loadavg()
         rss_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), _cpu()
         n = 0
         with open(path, "rb") as fh:
             for raw in fh:
@@ -124,7 +142,7 @@ def main(argv: list[str] | None = None) -> int:
                     n += 1
                 except json.JSONDecodeError:
                     pass
-        t_json = time.perf_counter() - t0
+        t_json, cpu_json = time.perf_counter() - t0, _cpu() - c0
         config = RunConfig()
         workers = args.workers
         if workers is None:  # what iter_rows chooses
@@ -132,19 +150,22 @@ def main(argv: list[str] | None = None) -> int:
                        else 1)
         table = RowTable()
         bad = 0
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), _cpu()
         for batch in iter_batches(path, config, workers=args.workers):
             bad += len(batch.bad)
             table.extend(batch.records)
-        t_load = time.perf_counter() - t0
+        t_load, cpu_load = time.perf_counter() - t0, _cpu() - c0
         table.seal()
         peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     worker_peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
     json_rps = rows / t_json
     load_rps = rows / t_load
     figures = {"rows": rows, "file_mb": round(size / 1e6, 1), "valid": len(table), "bad": bad,
+               "load_average_before": load_before, "load_average_after": _loadavg(),
                "json_rows_per_s": round(json_rps), "load_score_label_rows_per_s": round(load_rps),
                "ratio": round(load_rps / json_rps, 3), "workers": workers,
+               "json_cpu_us_per_row": round(cpu_json / rows * 1e6, 1),
+               "load_cpu_us_per_row": round(cpu_load / rows * 1e6, 1),
                "peak_rss_mb": round(peak), "worker_peak_rss_mb": round(worker_peak),
                "rss_before_load_mb": round(rss_before),
                "table_mb": round(table.nbytes / 1e6, 1)}

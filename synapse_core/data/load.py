@@ -8,7 +8,6 @@ raises ``DataError``. The input is opened read-only and never modified.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import threading
 from dataclasses import dataclass, field
@@ -21,7 +20,7 @@ from synapse_core.data.parallel import (LineSource, default_workers, from_summar
                                          iter_parallel_chunks, long_line_reason,
                                          parse_line_summary)
 from synapse_core.data.records import BadLine, Record
-from synapse_core.data.rows import RowError, build_record
+from synapse_core.data.rows import RowError, build_record, content_hash
 from synapse_core.events import EventSink
 from synapse_core.paths import demo_dataset_path
 
@@ -39,11 +38,6 @@ def resolve_data_path(config: Any) -> Path:
     if not config.data.path:
         return demo_dataset_path()
     return config.resolve_path(config.data.path)
-
-
-def content_hash(data: bytes) -> str:
-    """Short stable hash of a row's bytes (decisions are keyed by line and this)."""
-    return hashlib.blake2b(data, digest_size=8).hexdigest()
 
 
 def _json_reason(e: json.JSONDecodeError) -> str:

@@ -36,6 +36,7 @@ from typing import Any, Iterator
 from synapse_core.data.banned import BannedMatcher, matcher_from_config
 from synapse_core.data.fastrow import summarize
 from synapse_core.data.records import BadLine, BannedMatch, Record
+from synapse_core.data.rows import content_hash
 
 BLOCK_BYTES = 1 << 20
 """Bytes of whole lines per task sent to a worker."""
@@ -120,20 +121,33 @@ def parse_line_summary(data: bytes, line: int, path: str, config: Any, matcher: 
     """``load.parse_line`` as a summary: None for a blank line, the reason for a bad one, else
     the summary tuple (from ``fastrow.summarize``, or from the reference Record when the row
     needs it or ``with_reasons`` asks for the reasons)."""
-    from synapse_core.data.load import content_hash, parse_line
-
     if not with_reasons:
         try:
-            obj = json.loads(data.decode("utf-8"))
-        except (ValueError, RecursionError):  # parse_line words the reason
+            obj = _decode(data.decode("utf-8"))
+        except (ValueError, RecursionError, StopIteration):  # parse_line words the reason
             obj = _INVALID
         if obj is not _INVALID:
             s = summarize(obj, config, matcher, content_hash(data.strip()))
             if s is not None:
                 return s
+    from synapse_core.data.load import parse_line  # (load imports this module)
+
     item = parse_line(data, line, path, config, matcher, offset)
     return (None if item is None else item.reason if isinstance(item, BadLine)
             else summary(item, with_reasons))
+
+
+_scan_once = json.JSONDecoder().scan_once
+
+
+def _decode(text: str) -> Any:
+    """``json.loads(text)`` for a line holding one object; anything else (or anything it
+    cannot decode) goes to ``json.loads`` itself, which raises as it does."""
+    if text[:1] == "{":  # what json.loads does after its whitespace scan, minus its wrapping
+        obj, end = _scan_once(text, 0)
+        if end == len(text) or not text[end:].strip(" \t\n\r"):
+            return obj
+    return json.loads(text)
 
 
 def _score_block(task: tuple[int, int, bytes]) -> list[tuple[int, int, int, Any]]:

@@ -7,6 +7,7 @@ The four shapes, detected per row in this order: ShareGPT ``conversations`` (+ o
 
 from __future__ import annotations
 
+import hashlib
 import math
 from typing import Any
 
@@ -20,6 +21,11 @@ SHAREGPT_ROLES = {"human": "user", "user": "user", "gpt": "assistant", "assistan
                   "model": "assistant", "bot": "assistant", "system": "system"}
 ROLES = ("system", "user", "assistant")
 METRICS = ("conversation_quality", "bias_detection", "reasoning_quality")
+
+
+def content_hash(data: bytes) -> str:
+    """Short stable hash of a row's bytes (decisions are keyed by line and this)."""
+    return hashlib.blake2b(data, digest_size=8).hexdigest()
 
 
 class RowError(ValueError):
