@@ -248,6 +248,25 @@ def test_crashed_rank_ends_the_run_with_its_error(model_dir, tmp_path, monkeypat
 
 
 @pytest.mark.slow
+def test_rank_dying_without_an_error_is_named_with_its_exit_code(model_dir, tmp_path,
+                                                                 monkeypatch):
+    """A rank that vanishes (an OOM kill, a segfault: here os._exit) leaves no error file;
+    the other rank then fails on the broken connection. The verdict still names the rank
+    that died, from torchrun's failure summary, not the peer's connection error."""
+    monkeypatch.setenv("SYNAPSE_FAULT_RANK", "1")
+    monkeypatch.setenv("SYNAPSE_FAULT_STEP", "1")
+    monkeypatch.setenv("SYNAPSE_FAULT_KIND", "exit")
+    run = tmp_path / "exit"
+    sink = ListSink()
+    result = Engine(config(model_dir), sink, run_dir=run, rows=sft_rows()).run()
+    assert isinstance(result, TrainingFailed), result
+    assert result.message == ("rank 1 failed: the process exited with code 17 without a "
+                              "Python error (out of memory? a crash in native code?)")
+    assert terminal(sink.events) == [result]
+    assert run_processes(run) == []
+
+
+@pytest.mark.slow
 def test_cli_sigterm_stop_reaches_the_ranks_and_a_hung_group_is_killed(model_dir, tmp_path):
     """`synapse train` headless on 2 ranks prints the same progress lines; SIGTERM (an SSH
     drop) becomes a stop; a rank that hangs (the fault hook) cannot honour it, so after
