@@ -41,13 +41,17 @@ def _bench_module():
 
 @pytest.fixture(scope="module")
 def bench_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """3,000 benchmark rows (with its broken lines), then blank, over-long, non-UTF-8 and
-    wrong-shape lines, behind a byte-order mark."""
+    """3,000 benchmark rows (with its broken lines), then blank, over-long, non-UTF-8,
+    wrong-shape and oddly spaced lines, behind a byte-order mark."""
     path = tmp_path_factory.mktemp("fast") / "bench.jsonl"
     _bench_module().generate(path, 3000)
     body = path.read_bytes()
     extra = (b"\n   \n" + b'{"text": "' + b"x" * 4000 + b'"}\n' + b'{"text": "caf\xe9"}\n'
-             + b'{"foo": 1}\n' + b'{"messages": []}\n' + b'[1, 2]\n')
+             + b'{"foo": 1}\n' + b'{"messages": []}\n' + b'[1, 2]\n'
+             # what json.loads accepts around an object, and what it does not
+             + b' {"text": "leading space"}\n' + b'{"text": "tabs and CR"}\t \r\n'
+             + b'{"text": "form feed after"}\x0c\n' + b'{"text": "a"} {"text": "b"}\n'
+             + b'{"text": "\\u0044elve, Ah!"}\n' + b'{"text": "\xef\xbb\xbfbom inside"}\n')
     path.write_bytes(b"\xef\xbb\xbf" + body + extra)
     return path
 
@@ -186,3 +190,22 @@ def test_one_pass_reasoning_matches_tolerant_parser(bench_file: Path) -> None:
             canonical += 1
             assert parse_reasoning(b) == parse_reasoning_tolerant(b)
     assert canonical > 1000
+
+
+def test_a_failing_worker_is_an_error_not_a_hang(bench_file: Path,
+                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    """A scoring process that fails reports it (the reader raises), and an abandoned load
+    leaves no scoring process behind."""
+    import multiprocessing
+
+    def broken(task: tuple) -> list:
+        raise ZeroDivisionError("boom")
+
+    gen = iter_rows(bench_file, _config(), workers=2)
+    assert isinstance(next(gen), (Record, BadLine))
+    gen.close()  # abandoned after one row
+    assert multiprocessing.active_children() == []
+    monkeypatch.setattr(parallel, "_score_block", broken)  # the forked workers inherit it
+    with pytest.raises(RuntimeError, match="ZeroDivisionError: boom"):
+        list(iter_rows(bench_file, _config(), workers=2))
+    assert multiprocessing.active_children() == []

@@ -106,3 +106,41 @@ def test_reasoning_quality_components() -> None:
     s2, why2 = reasoning_quality([broken])
     assert s2 < 1.0 and any("1 problem" in w for w in why2)
     assert reasoning_quality([None])[0] == 0.0
+
+
+def test_bias_prefilters_keep_letters_that_regex_case_folding_matches() -> None:
+    """re's IGNORECASE matches ı, İ, ſ and K (Kelvin) to ASCII letters; the word prefilters
+    must not hide such a claim, nor a claim whose only frame word is "can't" or "how"."""
+    cases = {
+        "moſt women are here": 'universal claim about a group: "moſt women are"',
+        "no women wİll": 'universal claim about a group: "no women wİll"',
+        "women can't": "group can't: \"women can't\"",
+        "thats how men are": "'that's just how' generalisation: \"thats how men are\"",
+        "Everyone knows mEn": "'everyone knows' generalisation: \"Everyone knows mEn\"",
+        "The French are always late": 'group always/never: "The French are always"',
+    }
+    for claim, reason in cases.items():
+        score, why = bias_detection([f"Some answer text here. {claim} and more, how so?"])
+        assert score == 0.5 and why == [f"+0.5 {reason}"], claim
+    # a group word with no frame word anywhere: nothing to find, and nothing found
+    assert bias_detection(["The French Revolution matters, how could you use it?"]) == (
+        0.0, ["0 no stereotyping pattern or loaded term found"])
+
+
+def test_repetition_reads_sentences_as_the_regex_split_did() -> None:
+    """The sentence split on . ! ? and newlines (runs of them count once) gives the share the
+    regex split gave, on random text."""
+    import re
+
+    from synapse_core.data.scoring import _repetition
+
+    def reference(text: str) -> float:
+        long = [x.strip() for x in re.split(r"[.!?\n]+", text) if len(x) > 20]
+        return (len(long) - len(set(long))) / len(long) if long else 0.0
+
+    rng = random.Random(1)
+    pieces = ["The same sentence comes again", " the same sentence comes again ", "short",
+              "?!", "...", "\n\n", " ", "Another quite long sentence here", "🧙 wizard talk"]
+    for _ in range(500):
+        text = "".join(rng.choice(pieces) + rng.choice(".!?\n ") for _ in range(rng.randint(0, 12)))
+        assert _repetition(text) == reference(text), text
