@@ -64,6 +64,7 @@ class LaunchPlan:
     indices: tuple[int, ...] = ()  # the GPUs in this process's CUDA numbering
 
     def describe(self) -> str:
+        """For the log: what the ranks run on."""
         if self.device == "cpu":
             return f"{self.nproc} gloo rank(s) on the CPU"
         return f"{self.nproc} rank(s) on CUDA GPU(s) {self.cuda_visible}"
@@ -116,6 +117,7 @@ class Supervisor:
     # -- the run ---------------------------------------------------------------------------
 
     def run(self) -> Event:
+        """The whole run; returns (and has emitted) the terminal event."""
         from synapse_core.training.engine import absolute_paths
         from synapse_core.training.objectives import check_rows
 

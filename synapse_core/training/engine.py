@@ -4,7 +4,8 @@
 PEFT elsewhere), builds the objective's TRL trainer, trains, and writes the run directory
 (see ``rundir``). It emits exactly one terminal event, ``TrainingFinished`` or
 ``TrainingFailed``, whatever happens: a failure never leaves a hung worker. The app runs
-it in a worker thread; ``synapse train`` in the main thread.
+it in a worker thread; ``synapse train`` in the main thread. With ``training.gpus`` other
+than "auto" the same ``run()`` supervises torchrun ranks instead (``distributed``).
 """
 
 from __future__ import annotations
@@ -32,6 +33,14 @@ class Engine:
     """One training run. ``rows`` (tests, callers that prepared data) bypass the data module;
     ``resume_from`` is a run folder whose last checkpoint is continued (its own config is
     used when ``config`` is None); ``max_steps`` overrides ``training.max_steps``."""
+
+    launches_ranks = True
+    """With ``training.gpus`` other than "auto", ``run`` supervises torchrun ranks instead of
+    training here (``distributed``); the ranks' own engines set this False."""
+    is_main_process = True
+    """Writes the final adapter (rank 0 of several, or the only process)."""
+    world_size = 1
+    """Training processes this engine is one of (set by the ranks)."""
 
     def __init__(self, config: RunConfig | None, sink: EventSink | None = None,
                  control: RunControl | None = None, run_dir: str | Path | None = None,
@@ -92,13 +101,6 @@ class Engine:
         if not (path / rd.CONFIG_FILE).is_file() or self.resume_from is None:
             write_config(self.config, path / rd.CONFIG_FILE)
         return run
-
-    launches_ranks = True
-    """With ``training.gpus`` other than "auto", ``run`` supervises torchrun ranks instead of
-    training here (``distributed``); the ranks' own engines set this False."""
-    is_main_process = True
-    """Writes the final adapter (rank 0 of several, or the only process)."""
-    world_size = 1
 
     def run(self) -> Event:
         """Train; returns (and has emitted) the terminal event."""
