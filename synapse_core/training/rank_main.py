@@ -23,6 +23,7 @@ import os
 import sys
 import threading
 import time
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -127,7 +128,9 @@ def main(argv: list[str] | None = None) -> int:
         os.environ["ACCELERATE_TORCH_DEVICE"] = "cpu"
     # before the engine imports unsloth: Unsloth's distributed helpers (rank 0 prepares the
     # compile cache, the others wait for it) synchronise only through an initialised group
-    dist.init_process_group(backend=backend, **group_kwargs)  # torchrun's env:// rendezvous
+    # torchrun's env:// rendezvous; HF's ddp_timeout default (30 min), so a rank that loads
+    # or saves slower than the others is waited for
+    dist.init_process_group(backend=backend, timeout=timedelta(minutes=30), **group_kwargs)
     control = RunControl()
     reader = None
     if rank == 0:
