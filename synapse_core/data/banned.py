@@ -56,9 +56,12 @@ class BannedMatcher:
             if self._lower_b is not None:
                 if low_b is None:
                     low_b = text.encode("utf-8", "surrogatepass").lower()
-                if (_I_DOT not in low_b and _KELVIN not in low_b
-                        and not any(w in low_b for w in self._lower_b)):
-                    return []
+                if _I_DOT not in low_b and _KELVIN not in low_b:
+                    for w in self._lower_b:
+                        if w in low_b:
+                            break
+                    else:
+                        return []
             low = text.lower()
             if not any(w in low for w in self._lower):
                 return []

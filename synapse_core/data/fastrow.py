@@ -40,11 +40,11 @@ _KEYS = {"sharegpt": ("conversations", SHAREGPT_ROLES, "from", "value"),
 # group that is never empty when it matches (the tag, or one letter of it), which tells them
 # apart. The step index keeps its quotes so that an absent index ("") and an empty one ('""')
 # differ.
-_LEAVES_RE = re.compile(
-    r"<(goal|subgoal|ctx|done|now)>([^<]*)"
-    r"|<(t)ri>\s*<subj>([^<]*)</subj>\s*<pred>([^<]*)</pred>\s*<obj>([^<]*)</obj>"
-    r"|<(prop|proof|crit|doubt)>\s*(?:<sym>([^<]*)</sym>\s*)?(?:<nat>([^<]*)</nat>)?"
-    r'|<step(?:\s+index=("[^"<>]*"))?(?:\s+depends_on="([^"<>]*)")?\s*>')
+_LEAVES_RE = re.compile(  # (the lookahead skips closing tags and the sections at once)
+    r"<(?=[gscdntp])(?:(goal|subgoal|ctx|done|now)>([^<]*)"
+    r"|(t)ri>\s*<subj>([^<]*)</subj>\s*<pred>([^<]*)</pred>\s*<obj>([^<]*)</obj>"
+    r"|(prop|proof|crit|doubt)>\s*(?:<sym>([^<]*)</sym>\s*)?(?:<nat>([^<]*)</nat>)?"
+    r'|step(?:\s+index=("[^"<>]*"))?(?:\s+depends_on="([^"<>]*)")?\s*>)')
 
 ReasoningSummary = tuple[bool, bool, list[tuple[str, str, str]], list[str], int, int,
                          list[tuple[int, tuple[int, ...]]], list[str]]

@@ -309,7 +309,7 @@ def split_inline_reasoning(content: str) -> tuple[str | None, str, list[str]]:
 
     Without a ``</reasoning>`` the block is taken to end after its last closing reasoning tag.
     """
-    stripped = content.lstrip()
+    stripped = content if content.startswith("<reasoning") else content.lstrip()
     if not stripped.startswith("<reasoning"):
         return None, content, []
     end = stripped.find("</reasoning>")
