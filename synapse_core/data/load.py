@@ -78,7 +78,7 @@ def iter_rows(path: str | Path, config: Any, *, stop: threading.Event | None = N
     ``stop`` ends the stream early; ``progress(bytes_read, total_bytes)`` is called every
     few hundred lines (rows instead of bytes for a ``datasets`` folder). A JSONL file of
     ``PARALLEL_MIN_ROWS`` rows or more is scored by ``workers`` processes (default: one per
-    spare CPU, see ``parallel.default_workers``; 1 means in this process), with the same
+    CPU, see ``parallel.default_workers``; 1 means in this process), with the same
     results in the same order. Records build ``messages``/``raw`` (and ``reasons``) from their
     line when first read; ``with_reasons`` gives them their reasons at once (the CLI writes
     them), in this process as full Records from the reference path.
