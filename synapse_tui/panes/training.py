@@ -52,6 +52,10 @@ REDRAW_INTERVAL_S = 0.2
 ~10-20 ms of plotext + ANSI decoding on a busy 2-core machine, and keys must stay snappy."""
 
 
+INPUT_FIRST_S = 0.05
+"""A redraw tick this soon after a key or mouse press is skipped (the data waits for the next
+tick, 0.2 s later): the key's own layout and repaint do not share the CPU with it."""
+
 LOG_INTERVAL_S = 1.0
 """The engine's log lines are written at most this often: each write of the log asks for a
 layout of the whole screen (~10-15 ms), and a key arriving meanwhile waits for it."""
@@ -353,7 +357,10 @@ class TrainingPane(Vertical):
 
     def _tick(self) -> None:
         """The redraw tick: take the engine's queued events, then show what they changed, all
-        in one screen update (the log at most once a second, see ``LOG_INTERVAL_S``)."""
+        in one screen update (the log at most once a second, see ``LOG_INTERVAL_S``). A tick
+        right after a key waits for the next one, so the key's repaint goes first."""
+        if time.monotonic() - getattr(self.app, "last_input_at", -1.0) < INPUT_FIRST_S:
+            return
         self._take_events()
         self.flush_display()
         if time.monotonic() - self._log_written >= LOG_INTERVAL_S:

@@ -375,8 +375,10 @@ async def test_gc_waits_for_a_keys_repaint_and_long_lived_objects_are_frozen(
             focus_next()
 
         monkeypatch.setattr(app, "action_focus_next", recording_focus_next)
+        before = app.last_input_at
         await pilot.press("tab")
         assert collecting == [False]  # no GC pass between the key and its repaint
+        assert app.last_input_at > before  # the screen repaints at once for a while
         for _ in range(100):  # ... and collection resumes soon after
             if gc.isenabled():
                 break
