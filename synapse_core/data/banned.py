@@ -37,7 +37,8 @@ class BannedMatcher:
             alt = "|".join(re.escape(w) for w in sorted(self.words, key=len, reverse=True))
             j = re.escape(_JOINERS)
             self._re: re.Pattern[str] | None = re.compile(
-                rf"(?<!\w)(?<!\w[{j}])(?:{alt})(?!\w)(?![{j}]\w)", re.IGNORECASE)
+                rf"{_first_chars(self.words)}(?<!\w)(?<!\w[{j}])(?:{alt})(?!\w)(?![{j}]\w)",
+                re.IGNORECASE)
         else:
             self._re = None
 
@@ -80,6 +81,21 @@ class BannedMatcher:
 
     def _canonical(self, found: str) -> str:
         return self._canon.get(found.casefold(), found)
+
+
+_FOLDED = {"i": "\u0130\u0131", "s": "\u017f", "k": "\u212a"}
+"""The non-ASCII letters re's IGNORECASE matches to an ASCII letter (all of them)."""
+
+
+def _first_chars(words: Sequence[str]) -> str:
+    """A lookahead for the characters a match can start with, so that the search skips the
+    others at once instead of trying the lookbehinds everywhere ("" unless every word starts
+    with an ASCII character, whose case variants are known)."""
+    if not all(w[0].isascii() for w in words):
+        return ""
+    chars = {v for w in words for c in (w[0].lower(),)
+             for v in (c, c.upper(), *_FOLDED.get(c, ""))}
+    return "(?=[" + "".join(re.escape(c) for c in sorted(chars)) + "])"
 
 
 def matcher_from_config(config: Any) -> BannedMatcher:

@@ -143,7 +143,7 @@ def _answer(content: str, reasoning: Any) -> tuple[str, ReasoningSummary | None]
             return None
     else:
         return content, None
-    if block is None or not block.strip():
+    if block is None or not block or block.isspace():  # (not block.strip(), without a copy)
         return answer, None
     return answer, summarize_reasoning(block)
 
@@ -179,8 +179,9 @@ def summarize(obj: Any, config: Any, matcher: BannedMatcher, content_hash: str =
     contents: list[str] = []
     reasonings: list[ReasoningSummary | None] = []
     given_label = None
-    if "conversations" in obj or "messages" in obj:
-        shape = "sharegpt" if "conversations" in obj else "messages"
+    shape = ("sharegpt" if "conversations" in obj else "messages" if "messages" in obj
+             else "")
+    if shape:
         field, role_map, role_key, text_key = _KEYS[shape]
         items = obj[field]
         if type(items) is not list or not items:

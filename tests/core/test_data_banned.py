@@ -47,3 +47,27 @@ def test_token_ids_cover_case_and_space_variants(tekken_tokenizer) -> None:
     bias = banned_words_bias(tekken_tokenizer, ["delve", "Ah"])
     assert all(v == -100.0 for v in bias.values())
     assert tuple(tekken_tokenizer.encode(" Ah", add_special_tokens=False)) in bias
+
+
+def test_first_character_lookahead_changes_no_match() -> None:
+    """The matcher's leading lookahead (the characters a word can start with, case variants
+    and the non-ASCII letters re folds to ASCII included) finds exactly what the plain
+    pattern finds."""
+    import random
+    import re
+
+    from synapse_core.data.banned import _JOINERS
+
+    rng = random.Random(5)
+    for words in (["delve", "tapestry", "embark", "revolutionize", "Ah"],
+                  ["ink", "sly", "Kin", "x-ray", "1up"], ["ñu", "delve"]):
+        m = BannedMatcher(words)
+        alt = "|".join(re.escape(w) for w in sorted(m.words, key=len, reverse=True))
+        j = re.escape(_JOINERS)
+        plain = re.compile(rf"(?<!\w)(?<!\w[{j}])(?:{alt})(?!\w)(?![{j}]\w)", re.IGNORECASE)
+        pieces = words + [w.upper() for w in words] + ["ı", "İ", "ſ", "\u212a", "-", "'", " ",
+                                                       "a", "_", "é", "K", "S", "1", "Ñ"]
+        for _ in range(3000):
+            t = "".join(rng.choice(pieces) for _ in range(rng.randint(0, 10)))
+            assert [(x.span(), x.group()) for x in plain.finditer(t)] == \
+                [(x.span(), x.group()) for x in m._re.finditer(t)], (words, t)
