@@ -340,6 +340,8 @@ class SynapseApp(App[int]):
                 return
 
     def on_unmount(self) -> None:
+        if self._gc_held:  # exiting within the input window: the timer will not fire
+            self._release_gc()
         loop = asyncio.get_running_loop()
         for sig in STOP_SIGNALS:
             try:

@@ -385,3 +385,15 @@ async def test_gc_waits_for_a_keys_repaint_and_long_lived_objects_are_frozen(
             await pilot.pause(0.05)
         assert gc.isenabled()
     gc.unfreeze()
+
+
+async def test_quitting_right_after_a_key_leaves_the_gc_enabled(config: RunConfig) -> None:
+    import gc
+
+    app = SynapseApp(config, initial_tab="training")
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.pause()
+        await pilot.press("ctrl+q")  # no run: exits at once, inside the key's GC hold
+    enabled = gc.isenabled()
+    gc.enable()  # for the tests after this one, whatever the outcome
+    assert enabled
