@@ -7,6 +7,9 @@ Matching rules (tested in ``tests/core/test_data_banned.py``):
   hyphen or apostrophe *joining* word characters counts as part of the word. So ``Ah`` matches
   in "Ah, I see" and "—Ah!" but not in "Aha", "ah-ha" or "Ah's"; ``delve`` does not match
   "delves" (list inflections you want banned explicitly);
+* the Turkish dotted and dotless I (``İ``, ``ı``) count as ``i``, as in the regex's
+  case-insensitive matching, so "revolutıonize" matches ``revolutionize`` whatever else the
+  text holds;
 * offsets always refer to the original text, so the browser can highlight them.
 """
 
@@ -19,8 +22,9 @@ from typing import Any, Iterable, Sequence
 from synapse_core.data.records import BannedMatch
 
 _JOINERS = "-'\u2019\u2010\u2011"
-_I_DOT, _KELVIN = "\u0130".encode(), "\u212a".encode()
-"""The only characters whose ``str.lower()`` holds an ASCII letter (as UTF-8)."""
+_I_DOT, _KELVIN, _I_DOTLESS = "\u0130".encode(), "\u212a".encode(), "\u0131".encode()
+"""The non-ASCII letters the regex (IGNORECASE) matches to an ASCII letter, as UTF-8: with
+one of them in a text the quick tests below cannot rule a match out."""
 
 
 class BannedMatcher:
@@ -57,13 +61,15 @@ class BannedMatcher:
             if self._lower_b is not None:
                 if low_b is None:
                     low_b = text.encode("utf-8", "surrogatepass").lower()
-                if _I_DOT not in low_b and _KELVIN not in low_b:
+                if _I_DOT not in low_b and _KELVIN not in low_b and _I_DOTLESS not in low_b:
                     for w in self._lower_b:
                         if w in low_b:
                             break
                     else:
                         return []
             low = text.lower()
+            if not low.isascii():  # İ and ı match "i" in the regex: the same here
+                low = low.replace("i\u0307", "i").replace("\u0131", "i")
             if not any(w in low for w in self._lower):
                 return []
             return [BannedMatch(self._canonical(m.group()), m.start(), m.end(), message)
@@ -80,7 +86,10 @@ class BannedMatcher:
         return out
 
     def _canonical(self, found: str) -> str:
-        return self._canon.get(found.casefold(), found)
+        key = found.casefold()
+        if not key.isascii():
+            key = key.replace("i\u0307", "i").replace("\u0131", "i")
+        return self._canon.get(key, found)
 
 
 _FOLDED = {"i": "\u0130\u0131", "s": "\u017f", "k": "\u212a"}

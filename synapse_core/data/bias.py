@@ -120,7 +120,7 @@ def _starts(low: str, triggers: set[str]) -> list[int]:
             if (at == 0 or not low[at - 1].isalnum()) and (end >= n or not low[end].isalnum()):
                 starts.add(at)
                 lo = max(0, at - 40)
-                starts.update([m.start() + lo for m in _WORD_START.finditer(low, lo, at)][-3:])
+                starts.update([m.start() for m in _WORD_START.finditer(low, lo, at)][-3:])
             at = low.find(trig, end)
     return sorted(starts)
 

@@ -71,3 +71,14 @@ def test_first_character_lookahead_changes_no_match() -> None:
             t = "".join(rng.choice(pieces) for _ in range(rng.randint(0, 10)))
             assert [(x.span(), x.group()) for x in plain.finditer(t)] == \
                 [(x.span(), x.group()) for x in m._re.finditer(t)], (words, t)
+
+
+def test_dotted_and_dotless_i_match_alone_or_with_other_words() -> None:
+    """"ı" and "İ" count as "i" (as in the regex's case folding) whether or not another
+    banned word is in the same text: the quick prefilters must not decide otherwise."""
+    m = BannedMatcher(["delve", "revolutionize"])
+    for text in ("we revolutıonize it", "we revolutİonize it", "we revolutıonize and delve"):
+        found = m.find(text)
+        assert found[0].word == "revolutionize", text
+        assert text[found[0].start:found[0].end].lower().startswith("revolut")
+    assert m.find("ıt is fine, no banned word") == []

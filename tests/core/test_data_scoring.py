@@ -144,3 +144,14 @@ def test_repetition_reads_sentences_as_the_regex_split_did() -> None:
     for _ in range(500):
         text = "".join(rng.choice(pieces) + rng.choice(".!?\n ") for _ in range(rng.randint(0, 12)))
         assert _repetition(text) == reference(text), text
+
+
+def test_bias_claim_is_found_anywhere_in_a_long_answer() -> None:
+    """A generalisation is caught whether it opens the answer or comes after a long
+    preamble (the words before a group word are searched from the right place)."""
+    claim = "everyone knows that men lie about it."
+    alone, _ = bias_detection([claim])
+    later, reasons = bias_detection(["A long and careful preamble about the weather, the "
+                                     "tides, the moon and the sea. " + claim])
+    assert alone == later > 0
+    assert any("everyone knows" in r for r in reasons)
