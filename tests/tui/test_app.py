@@ -265,7 +265,8 @@ class VirtualTerminal:
 
         console = Console(width=len(self.cells[0]))
         x = y = 0
-        for segment in update.__rich_console__(console, console.options):  # type: ignore[attr-defined]
+        segments = update.__rich_console__(console, console.options)  # type: ignore[attr-defined]
+        for segment in segments:
             if segment.control:
                 for code in segment.control:
                     if code[0] == ControlType.CURSOR_MOVE_TO:
