@@ -38,6 +38,7 @@ from synapse_tui.screens.open_run import OpenRunScreen
 from synapse_tui.widgets.plots import SeriesPlot
 from synapse_tui.widgets.train_controls import ACTION_OF, TrainControls
 from synapse_tui.widgets.train_facts import ModelFacts, ObjectiveMetrics, PreviewView
+from synapse_tui.widgets.train_gpus import GpuReadings
 from synapse_tui.widgets.train_progress import TrainProgress
 from synapse_tui.widgets.train_series import StepClock, TrainingSeries
 
@@ -119,6 +120,8 @@ class TrainingPane(Vertical):
         self._pending_log: list[tuple[str, str]] = []
         self._log_written = 0.0
         self._sink = BufferedSink(self, quiet=(StepLogged, TelemetrySampled, LogLine))
+        self._latest_telemetry: TelemetrySampled | None = None
+        self._gpus_charted: tuple[int, ...] = ()
         self._worker: Worker[None] | None = None
         self._opened_state = ""
 
@@ -140,6 +143,7 @@ class TrainingPane(Vertical):
         with Horizontal(id="train-bottom"):
             with VerticalScroll(id="train-info"):
                 yield ObjectiveMetrics(id="train-metrics")  # first: it changes every step
+                yield GpuReadings(id="train-gpus")
                 yield ModelFacts(id="train-facts")
                 yield PreviewView(id="train-preview")
             yield RichLog(id="train-log", max_lines=2000, wrap=True, min_width=20)
@@ -159,6 +163,7 @@ class TrainingPane(Vertical):
 
     def _bind_series(self) -> None:
         s = self.series
+        self._gpus_charted: tuple[int, ...] = ()
         self.query_one("#plot-loss", SeriesPlot).set_series("loss", s.steps, s.loss)
         self.query_one("#plot-lr", SeriesPlot).set_series("lr", s.steps, s.learning_rate)
         self.query_one("#plot-gpu-mem", SeriesPlot).set_series("used", s.tel_seconds,
@@ -184,6 +189,7 @@ class TrainingPane(Vertical):
         self._last_step = None
         self.query_one(TrainProgress).reset()
         self.query_one(ModelFacts).show_text("loading the model…")
+        self.query_one(GpuReadings).clear()
         self.control = RunControl()
         self._set_state("loading", "resuming" if resume_from else "")
         self._log(f"starting{' from ' + resume_from if resume_from else ''}: "
@@ -301,6 +307,9 @@ class TrainingPane(Vertical):
         elif isinstance(ev, TelemetrySampled):
             self.remove_class("-no-gpu")
             self.series.add_telemetry(ev)
+            self._latest_telemetry = ev
+            if len(ev.gpus) > 1:
+                self._chart_each_gpu()
             self._dirty = True
         elif isinstance(ev, LogLine):  # hot path too: written in a batch on the timer
             self._pending_log.append((ev.message, ev.level))
@@ -355,6 +364,21 @@ class TrainingPane(Vertical):
 
     # ------------------------------------------------------------------ display
 
+    def _chart_each_gpu(self) -> None:
+        """With several GPUs (a multi-GPU run), one curve per GPU instead of the sum and
+        the mean, labelled as the user numbers them."""
+        s = self.series
+        indices = tuple(sorted(s.gpu_mem_by_index))
+        if indices == self._gpus_charted:
+            return
+        self._gpus_charted = indices
+        for plot_id, curves in (("#plot-gpu-mem", s.gpu_mem_by_index),
+                                ("#plot-gpu-util", s.gpu_util_by_index)):
+            plot = self.query_one(plot_id, SeriesPlot)
+            plot.clear_series()
+            for i in sorted(curves):
+                plot.set_series(f"GPU{i}", *curves[i])
+
     def _tick(self) -> None:
         """The redraw tick: take the engine's queued events, then show what they changed, all
         in one screen update (the log at most once a second, see ``LOG_INTERVAL_S``). A tick
@@ -370,6 +394,9 @@ class TrainingPane(Vertical):
         """Redraw charts and the progress line if data arrived since the last redraw."""
         if self._dirty:
             self._dirty = False
+            if (tel := self._latest_telemetry) is not None:
+                self._latest_telemetry = None
+                self.query_one(GpuReadings).show(tel)
             if (ev := self._last_step) is not None and self.state != "viewing":
                 eta = self._clock.eta_seconds(ev.step, ev.total_steps)
                 self.query_one(TrainProgress).show(ev.step, ev.total_steps, ev.epoch,

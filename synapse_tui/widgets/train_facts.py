@@ -50,8 +50,9 @@ class ModelFacts(Static):
         lines: list[str] = []
         if r := self._run:
             resumed = f", resumed at step {r.resumed_from_step}" if r.resumed_from_step else ""
+            ranks = f", {r.world_size} ranks (DDP)" if r.world_size > 1 else ""
             lines.append(f"[b]{escape(r.objective.upper())}[/b] on {escape(r.model)}: "
-                         f"{r.train_rows} rows, {r.total_steps} steps{resumed}")
+                         f"{r.train_rows} rows, {r.total_steps} steps{resumed}{ranks}")
         if m := self._model:
             pct = 100.0 * m.trainable_params / m.total_params if m.total_params else 0.0
             lines.append(f"{escape(m.backend)} on {escape(m.device)}, {escape(m.dtype)}, "

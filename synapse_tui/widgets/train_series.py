@@ -27,6 +27,10 @@ class TrainingSeries:
     gpu_mem_gib: list[float] = field(default_factory=list)
     gpu_util_pct: list[float] = field(default_factory=list)
     gpu_mem_total_gib: float | None = None
+    gpu_mem_by_index: dict[int, tuple[list[float], list[float]]] = field(default_factory=dict)
+    """Each GPU's own memory curve: index -> (seconds, GiB)."""
+    gpu_util_by_index: dict[int, tuple[list[float], list[float]]] = field(default_factory=dict)
+    """Each GPU's own utilisation curve: index -> (seconds, %)."""
     last_metrics: dict[str, float] = field(default_factory=dict)
     _t0: float | None = None
 
@@ -44,12 +48,22 @@ class TrainingSeries:
             self.last_metrics = dict(ev.metrics)
 
     def add_telemetry(self, ev: TelemetrySampled) -> None:
-        """Append one telemetry sample: memory summed and utilisation averaged over GPUs."""
+        """Append one telemetry sample: memory summed and utilisation averaged over GPUs,
+        and each GPU's own readings beside them."""
         if not ev.gpus:
             return
         if self._t0 is None:
             self._t0 = ev.ts
-        self.tel_seconds.append(ev.ts - self._t0)
+        t = ev.ts - self._t0
+        self.tel_seconds.append(t)
+        for g in ev.gpus:
+            xs, ys = self.gpu_mem_by_index.setdefault(g.index, ([], []))
+            xs.append(t)
+            ys.append(g.mem_used_gib)
+            if g.util_pct is not None:
+                xs, ys = self.gpu_util_by_index.setdefault(g.index, ([], []))
+                xs.append(t)
+                ys.append(g.util_pct)
         self.gpu_mem_gib.append(sum(g.mem_used_gib for g in ev.gpus))
         self.gpu_mem_total_gib = sum(g.mem_total_gib for g in ev.gpus)
         utils = [g.util_pct for g in ev.gpus if g.util_pct is not None]

@@ -137,6 +137,33 @@ async def test_telemetry_samples_are_plotted() -> None:
         assert app.query_one("#plot-gpu-util", SeriesPlot).point_count("util") == 5
 
 
+async def test_multi_gpu_run_shows_every_gpu(tmp_path) -> None:
+    """A 2-rank run: one memory and one utilisation curve per GPU (numbered as the user
+    chose them), each GPU's latest readings as a line, and the rank count in the facts."""
+    app = PaneApp(RunConfig())
+    async with app.run_test(size=(120, 40)) as pilot:
+        pane = app.query_one(TrainingPane)
+        sink = pane.event_sink()  # the engine's sink: telemetry is taken on the tick
+        sink.emit(RunStarted(run_dir=str(tmp_path), objective="sft", model="pixtral",
+                             total_steps=10, num_train_epochs=1.0, train_rows=80, world_size=2))
+        for t in range(5):
+            gpus = tuple(GpuSample(index=i, name="NVIDIA H200", mem_used_gib=10.0 + i + t,
+                                   mem_total_gib=139.8, util_pct=90.0 + i, temp_c=60.0 + i,
+                                   power_w=400.0 + i) for i in (2, 3))
+            sink.emit(TelemetrySampled(gpus=gpus, ts=100.0 + t))
+        await pilot.pause(0.5)
+        mem = app.query_one("#plot-gpu-mem", SeriesPlot)
+        util = app.query_one("#plot-gpu-util", SeriesPlot)
+        assert (mem.point_count("GPU2"), mem.point_count("GPU3")) == (5, 5)
+        assert (util.point_count("GPU2"), util.point_count("GPU3")) == (5, 5)
+        assert mem.point_count("used") == 0  # the sum is not drawn beside them
+        assert pane.series.gpu_mem_by_index[3][1] == [13.0, 14.0, 15.0, 16.0, 17.0]
+        readings = str(app.query_one("#train-gpus").render())
+        assert "GPU 2 NVIDIA H200: 16.0/139.8 GiB" in readings
+        assert "GPU 3 NVIDIA H200: 17.0/139.8 GiB" in readings and "403 W" in readings
+        assert "2 ranks" in str(app.query_one("#train-facts").render())
+
+
 async def test_open_past_run_shows_its_curves(tmp_path) -> None:
     run = RunDir(tmp_path / "20260101-000000-kto")
     run.write_state(state="stopped", objective="kto", total_steps=40)
