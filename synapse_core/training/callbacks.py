@@ -70,7 +70,7 @@ class EngineCallback(TrainerCallback):
         self.stopped_reason: str | None = None
         self._last_time = time.time()
         self._last_tokens = 0.0
-        self.token_counter: Any = None  # set by build_trainer when the trainer logs no tokens
+        self.token_counter: Any = None  # set by the engine when the trainer logs no tokens
         self._group: tuple[Any, Any] | None = None  # (torch.distributed, device) with > 1 rank
         self.world_size = 1
 

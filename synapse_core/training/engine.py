@@ -247,7 +247,8 @@ class Engine:
         import transformers
 
         from synapse_core.training.callbacks import EngineCallback
-        from synapse_core.training.objectives import build_trainer, training_args_kwargs
+        from synapse_core.training.objectives import (TokenCounter, build_trainer,
+                                                      training_args_kwargs)
         from synapse_core.training.preview import Previewer, banned_sequences
 
         cfg, run = self.config, self.rundir
@@ -275,6 +276,8 @@ class Engine:
         transformers.set_seed(cfg.training.seed)  # TRL 1.14 does not seed before its trainer
         trainer = build_trainer(cfg, loaded.model, loaded.tokenizer, rows, args_kwargs,
                                 [callback])
+        if isinstance(trainer.data_collator, TokenCounter):  # SFT: tokens/s from our count
+            callback.token_counter = trainer.data_collator
         # the engine reports through events; HF's printer would write raw dicts to stdout
         trainer.remove_callback(transformers.trainer_callback.PrinterCallback)
         trainer.remove_callback(transformers.trainer_callback.ProgressCallback)

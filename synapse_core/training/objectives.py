@@ -111,11 +111,7 @@ def build_trainer(cfg: RunConfig, model: Any, tokenizer: Any, rows: list[dict[st
                          callbacks=callbacks)
     # SFT under Unsloth logs no num_tokens: count the collated batches' tokens ourselves so
     # tokens/s reaches the panel on every backend
-    counter = TokenCounter(trainer.data_collator, tokenizer.pad_token_id)
-    trainer.data_collator = counter
-    for cb in callbacks:
-        if hasattr(cb, "token_counter"):
-            cb.token_counter = counter
+    trainer.data_collator = TokenCounter(trainer.data_collator, tokenizer.pad_token_id)
     return trainer
 
 
