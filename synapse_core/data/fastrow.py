@@ -248,13 +248,17 @@ def summarize(obj: Any, config: Any, matcher: BannedMatcher, content_hash: str =
         found = [hit for i, c, b in answers for hit in matcher.find(c, i, b)]
         if found:
             banned = tuple((b.word, b.start, b.end, b.message) for b in found)
-    if any(r is not None for r in reasonings):
+    n_none = reasonings.count(None)
+    if n_none == len(reasonings):
+        problems = triplets = malformed = ()
+    elif n_none == 0 and len(reasonings) == 1:  # the usual single answer with a block
+        r = reasonings[0]
+        problems, triplets, malformed = tuple(r[7]), tuple(r[2]), tuple(r[3])
+    else:
         present = [r for r in reasonings if r is not None]
         problems = tuple([p for r in present for p in r[7]])
         triplets = tuple([t for r in present for t in r[2]])
         malformed = tuple([d for r in present for d in r[3]])
-    else:
-        problems = triplets = malformed = ()
     return (shape, len(roles) - roles.count("system"), cq, bias, rq,
             "given" if len(given) == 3 else "computed", score, label_for(score, config.scoring),
             banned, problems, content_hash, given_label, triplets, malformed, None)
