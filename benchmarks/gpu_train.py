@@ -35,6 +35,7 @@ import threading
 import time
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:  # run as a script from a checkout (the GPU machine has no install)
@@ -121,18 +122,16 @@ def kto_from_sft(rows: list[dict]) -> list[dict]:
 
 # -- stacks (each runs in its own process) ----------------------------------------------------
 
-def run_engine(a: argparse.Namespace) -> dict:
-    """The engine exactly as the app runs it: a worker thread, a sink, telemetry."""
+def engine_config(a: argparse.Namespace) -> Any:
+    """The engine stacks' run config: the reference settings at --seq tokens, one optimizer
+    step per batch (2 rows for KTO, 1 packed row for SFT), no warm-up, no checkpoints."""
     from synapse_core.config import RunConfig
-    from synapse_core.events import ListSink
-    from synapse_core.training.engine import Engine
-    from synapse_core.training.events import ModelLoaded, StepLogged, TrainingFinished
 
     cfg = RunConfig()
     cfg.model.name_or_path = a.model_dir
     cfg.model.max_seq_length = a.seq
     cfg.lora.lora_dropout = 0.0  # as the bare loops (and Unsloth's fast LoRA path)
-    cfg.model.decoder_only = a.stack == "engine_decoder"
+    cfg.model.decoder_only = getattr(a, "stack", "engine") == "engine_decoder"
     t = cfg.training
     t.objective = a.objective
     t.max_steps = a.steps
@@ -144,6 +143,17 @@ def run_engine(a: argparse.Namespace) -> dict:
     t.packing = True
     if a.quick:
         t.gradient_checkpointing = False
+    return cfg
+
+
+def run_engine(a: argparse.Namespace) -> dict:
+    """The engine exactly as the app runs it: a worker thread, a sink, telemetry."""
+    from synapse_core.events import ListSink
+    from synapse_core.training.engine import Engine
+    from synapse_core.training.events import ModelLoaded, StepLogged, TrainingFinished
+
+    cfg = engine_config(a)
+    t = cfg.training
     n = a.steps * t.per_device_train_batch_size * 4
     if a.workload == "full":
         from transformers import AutoTokenizer

@@ -62,25 +62,9 @@ def build_model(model_dir: Path, quick: bool, tokenizer_dir: str | None) -> None
 
 def run_config(a: argparse.Namespace, gpus: str) -> Any:
     """The run config of gpu_train's engine stack, on ``gpus``."""
-    from synapse_core.config import RunConfig
-
-    cfg = RunConfig()
-    cfg.model.name_or_path = a.model_dir
-    cfg.model.max_seq_length = a.seq
-    cfg.lora.lora_dropout = 0.0  # Unsloth's fast LoRA path, as gpu_train
-    t = cfg.training
-    t.objective = a.objective
-    t.max_steps = a.steps
-    t.per_device_train_batch_size = 2 if a.objective == "kto" else 1
-    t.gradient_accumulation_steps = 1
-    t.logging_steps = 1
-    t.save_steps = 10_000
-    t.warmup_ratio = 0.0
-    t.packing = True
-    t.gpus = gpus
-    t.stop_timeout_s = 60.0
-    if a.quick:
-        t.gradient_checkpointing = False
+    cfg = gpu_train.engine_config(a)
+    cfg.training.gpus = gpus
+    cfg.training.stop_timeout_s = 60.0
     return cfg
 
 
