@@ -14,13 +14,12 @@ import time
 from pathlib import Path
 from typing import Any
 
-from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.reactive import reactive
-from textual.widgets import Button, RichLog, Static
+from textual.widgets import Button, Static
 from textual.worker import Worker, WorkerCancelled, WorkerFailed, WorkerState
 
 from synapse_core.config import RunConfig
@@ -39,14 +38,12 @@ from synapse_tui.widgets.plots import SeriesPlot
 from synapse_tui.widgets.train_controls import ACTION_OF, TrainControls
 from synapse_tui.widgets.train_facts import ModelFacts, ObjectiveMetrics, PreviewView
 from synapse_tui.widgets.train_gpus import GpuReadings
+from synapse_tui.widgets.train_log import TrainLog
 from synapse_tui.widgets.train_progress import TrainProgress
 from synapse_tui.widgets.train_series import StepClock, TrainingSeries
 
 ACTIVE_STATES = ("loading", "training", "paused", "stopping")
 """States in which a worker thread is running the engine."""
-
-LEVEL_VARIABLES = {"warning": "warning", "error": "error", "success": "success"}
-"""Log level -> theme variable that colours its lines."""
 
 REDRAW_INTERVAL_S = 0.2
 """Charts and the progress line redraw at most this often (5 Hz): one chart frame costs
@@ -56,10 +53,6 @@ REDRAW_INTERVAL_S = 0.2
 INPUT_FIRST_S = 0.05
 """A redraw tick this soon after a key or mouse press is skipped (the data waits for the next
 tick, 0.2 s later): the key's own layout and repaint do not share the CPU with it."""
-
-LOG_INTERVAL_S = 1.0
-"""The engine's log lines are written at most this often: each write of the log asks for a
-layout of the whole screen (~10-15 ms), and a key arriving meanwhile waits for it."""
 
 
 class TrainingPane(Vertical):
@@ -117,8 +110,6 @@ class TrainingPane(Vertical):
         self._clock = StepClock()
         self._last_step: StepLogged | None = None
         self._dirty = False
-        self._pending_log: list[tuple[str, str]] = []
-        self._log_written = 0.0
         self._sink = BufferedSink(self, quiet=(StepLogged, TelemetrySampled, LogLine))
         self._latest_telemetry: TelemetrySampled | None = None
         self._gpus_charted: tuple[int, ...] = ()
@@ -146,7 +137,7 @@ class TrainingPane(Vertical):
                 yield GpuReadings(id="train-gpus")
                 yield ModelFacts(id="train-facts")
                 yield PreviewView(id="train-preview")
-            yield RichLog(id="train-log", max_lines=2000, wrap=True, min_width=20)
+            yield TrainLog(id="train-log")
 
     def on_mount(self) -> None:
         self.query_one("#train-info").border_title = "run"
@@ -312,7 +303,7 @@ class TrainingPane(Vertical):
                 self._chart_each_gpu()
             self._dirty = True
         elif isinstance(ev, LogLine):  # hot path too: written in a batch on the timer
-            self._pending_log.append((ev.message, ev.level))
+            self.query_one(TrainLog).queue(ev.message, ev.level)
         else:
             self._on_lifecycle(ev)
 
@@ -381,14 +372,13 @@ class TrainingPane(Vertical):
 
     def _tick(self) -> None:
         """The redraw tick: take the engine's queued events, then show what they changed, all
-        in one screen update (the log at most once a second, see ``LOG_INTERVAL_S``). A tick
+        in one screen update (the log at most once a second, see ``TrainLog``). A tick
         right after a key waits for the next one, so the key's repaint goes first."""
         if time.monotonic() - getattr(self.app, "last_input_at", -1.0) < INPUT_FIRST_S:
             return
         self._take_events()
         self.flush_display()
-        if time.monotonic() - self._log_written >= LOG_INTERVAL_S:
-            self._flush_log()
+        self.query_one(TrainLog).flush_due()
 
     def flush_display(self) -> None:
         """Redraw charts and the progress line if data arrived since the last redraw."""
@@ -409,26 +399,9 @@ class TrainingPane(Vertical):
 
     def _log(self, text: str, level: str = "info") -> None:
         """Append a plain line to the log tail (after any engine lines still queued)."""
-        self._pending_log.append((text, level))
-        self._flush_log()
-
-    def _flush_log(self) -> None:
-        """Write the queued log lines, coloured by the theme's level colours, in one go.
-
-        Each ``RichLog.write`` grows the log's virtual size, which asks for a layout of the
-        whole screen; the engine's lines are queued and written once a second (and before
-        any line of the pane's own), so a chatty run costs one layout a second, not one per
-        line.
-        """
-        if not self._pending_log:
-            return
-        self._log_written = time.monotonic()
-        pending, self._pending_log = self._pending_log, []
-        variables = self.app.theme_variables
-        log = self.query_one("#train-log", RichLog)
-        for text, level in pending:
-            colour = variables.get(LEVEL_VARIABLES.get(level, ""), "")
-            log.write(Text(text, style=colour or ""), scroll_end=True)
+        log = self.query_one(TrainLog)
+        log.queue(text, level)
+        log.flush()
 
     def _failed(self, text: str) -> None:
         self._log(f"failed: {text}", "error")
