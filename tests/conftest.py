@@ -67,3 +67,41 @@ def tiny_model_dir(tekken_tokenizer):
         return path
 
     return get
+
+
+@pytest.fixture
+def sigterm_cli_train():
+    """``run(cfg_path, run_dir, env=None, timeout_s=180) -> (exit code, output)``: `synapse
+    train --config CFG --run-dir RUN` in a subprocess, sent SIGTERM (an SSH drop) once its
+    first step is in metrics.jsonl; every wait is bounded, and the process is killed if the
+    test fails half-way."""
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from synapse_core.training.rundir import load_metrics
+
+    def run(cfg_path: Path, run_dir: Path, env: dict[str, str] | None = None,
+            timeout_s: float = 180.0) -> tuple[int, str]:
+        env = dict(os.environ, PYTHONUNBUFFERED="1", **(env or {}))
+        proc = subprocess.Popen([sys.executable, "-m", "synapse_core.cli", "train", "--config",
+                                 str(cfg_path), "--run-dir", str(run_dir)], env=env,
+                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        try:
+            deadline = time.monotonic() + timeout_s
+            while not load_metrics(run_dir):  # bounded poll for the first logged step
+                assert proc.poll() is None, proc.stdout.read() if proc.stdout else ""
+                assert time.monotonic() < deadline, "no step logged in time"
+                try:
+                    proc.wait(timeout=0.2)
+                except subprocess.TimeoutExpired:
+                    continue
+            proc.send_signal(signal.SIGTERM)
+            out, _ = proc.communicate(timeout=120)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+        return proc.returncode, out
+
+    return run

@@ -11,13 +11,10 @@ timeout, and no process left behind.
 from __future__ import annotations
 
 import json
-import os
 import queue
-import signal
 import subprocess
 import sys
 import threading
-import time
 from pathlib import Path
 from typing import Any
 
@@ -267,7 +264,8 @@ def test_rank_dying_without_an_error_is_named_with_its_exit_code(model_dir, tmp_
 
 
 @pytest.mark.slow
-def test_cli_sigterm_stop_reaches_the_ranks_and_a_hung_group_is_killed(model_dir, tmp_path):
+def test_cli_sigterm_stop_reaches_the_ranks_and_a_hung_group_is_killed(model_dir, tmp_path,
+                                                                        sigterm_cli_train):
     """`synapse train` headless on 2 ranks prints the same progress lines; SIGTERM (an SSH
     drop) becomes a stop; a rank that hangs (the fault hook) cannot honour it, so after
     training.stop_timeout_s the group is killed and the run fails saying so, exit 1."""
@@ -276,26 +274,11 @@ def test_cli_sigterm_stop_reaches_the_ranks_and_a_hung_group_is_killed(model_dir
     cfg.data.path = ""  # the bundled demo data through the data module (prepared once)
     cfg_path = write_config(cfg, tmp_path / "run.toml")
     run = tmp_path / "hang"
-    env = dict(os.environ, PYTHONUNBUFFERED="1", SYNAPSE_FAULT_RANK="1",
-               SYNAPSE_FAULT_STEP="1", SYNAPSE_FAULT_KIND="hang")
-    proc = subprocess.Popen([sys.executable, "-m", "synapse_core.cli", "train", "--config",
-                             str(cfg_path), "--run-dir", str(run)], env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    try:
-        deadline = time.monotonic() + RUN_TIMEOUT_S
-        while not load_metrics(run):  # bounded wait for step 1 (rank 1 hangs after it)
-            assert proc.poll() is None, proc.stdout.read() if proc.stdout else ""
-            assert time.monotonic() < deadline, "no step logged in time"
-            try:
-                proc.wait(timeout=0.2)
-            except subprocess.TimeoutExpired:
-                continue
-        proc.send_signal(signal.SIGTERM)
-        out, _ = proc.communicate(timeout=120)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-    assert proc.returncode == 1, out
+    # rank 1 hangs after step 1: it cannot honour the stop
+    code, out = sigterm_cli_train(cfg_path, run, env=dict(
+        SYNAPSE_FAULT_RANK="1", SYNAPSE_FAULT_STEP="1", SYNAPSE_FAULT_KIND="hang"),
+        timeout_s=RUN_TIMEOUT_S)
+    assert code == 1, out
     assert "starting on 2 ranks: sft" in out and "step 1/6" in out
     failed = [x for x in out.splitlines() if x.startswith("FAILED")]
     assert failed == ["FAILED (error): the ranks did not exit in time after the stop (3 s); "

@@ -3,11 +3,8 @@
 from __future__ import annotations
 
 import json
-import os
-import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -81,7 +78,7 @@ def test_stopped_and_resumed_run_matches_uninterrupted(tiny_model_dir, tmp_path)
 
 
 @pytest.mark.slow
-def test_sigterm_checkpoints_and_stops_the_cli(tiny_model_dir, tmp_path):
+def test_sigterm_checkpoints_and_stops_the_cli(tiny_model_dir, tmp_path, sigterm_cli_train):
     """`synapse train` in a subprocess: SIGTERM after the first logged step → checkpoint, exit 0,
     and `synapse train --resume` continues from that checkpoint."""
     cfg = config(tiny_model_dir("pixtral"), steps=200)
@@ -90,25 +87,8 @@ def test_sigterm_checkpoints_and_stops_the_cli(tiny_model_dir, tmp_path):
     cfg.data.path = ""  # the bundled demo data through the data module
     cfg_path = write_config(cfg, tmp_path / "run.toml")
     run = tmp_path / "run"
-    env = dict(os.environ, PYTHONUNBUFFERED="1")
-    proc = subprocess.Popen([sys.executable, "-m", "synapse_core.cli", "train", "--config",
-                             str(cfg_path), "--run-dir", str(run)], env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    try:
-        deadline = time.monotonic() + 180
-        while not load_metrics(run):  # bounded poll for the first logged step
-            assert proc.poll() is None, proc.stdout.read()
-            assert time.monotonic() < deadline, "no step logged in time"
-            try:
-                proc.wait(timeout=0.2)
-            except subprocess.TimeoutExpired:
-                continue
-        proc.send_signal(signal.SIGTERM)
-        out, _ = proc.communicate(timeout=120)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-    assert proc.returncode == 0, out
+    code, out = sigterm_cli_train(cfg_path, run)
+    assert code == 0, out
     assert "stopped (signal)" in out
     ckpt = last_checkpoint(run)
     assert ckpt is not None
@@ -120,7 +100,7 @@ def test_sigterm_checkpoints_and_stops_the_cli(tiny_model_dir, tmp_path):
 
     # resume for two more steps from the CLI: the curve continues after the checkpoint
     res = subprocess.run([sys.executable, "-m", "synapse_core.cli", "train", "--resume",
-                          str(run), "--max-steps", str(stopped_at + 2)], env=env,
+                          str(run), "--max-steps", str(stopped_at + 2)],
                          capture_output=True, text=True, timeout=240)
     assert res.returncode == 0, res.stdout + res.stderr
     assert f"resuming at step {stopped_at}" in res.stderr
