@@ -30,6 +30,7 @@ from synapse_core.training.events import (CheckpointSaved, RunStarted, StepLogge
                                           TrainingFailed, TrainingFinished, TrainingPaused,
                                           TrainingResumed, event_from_dict)
 from synapse_core.training.rundir import last_checkpoint, load_metrics, read_state
+from tiny_runs import schedule_config
 
 SYSTEM = {"role": "system", "content": "You are Professor Synapse."}
 QUESTIONS = ["What is entropy?", "Why is the sky blue?", "Name a prime.", "What is 2+2?",
@@ -48,19 +49,11 @@ def sft_rows() -> list[dict]:
 def config(model_dir: Path, steps: int = STEPS) -> RunConfig:
     """2 gloo ranks x batch 2; warmup, cosine, LoRA dropout and NEFTune on, so the RNG and the
     scheduler state must survive the resume."""
-    cfg = RunConfig()
-    cfg.model.name_or_path = str(model_dir)
-    cfg.model.max_seq_length = 48
+    cfg = schedule_config(model_dir, steps)
     t = cfg.training
     t.objective = "sft"
     t.packing = False
     t.gpus = "cpu:2"
-    t.learning_rate = 1e-3
-    t.max_steps = steps
-    t.per_device_train_batch_size = 2
-    t.gradient_accumulation_steps = 1
-    t.gradient_checkpointing = False
-    t.save_steps = 1000
     return cfg
 
 

@@ -5,16 +5,16 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 
-from synapse_core.config import RunConfig, write_config
+from synapse_core.config import write_config
 from synapse_core.events import CallbackSink, ListSink
 from synapse_core.training.control import RunControl
 from synapse_core.training.engine import Engine
 from synapse_core.training.events import RunStarted, StepLogged, TrainingFinished
 from synapse_core.training.rundir import last_checkpoint, load_metrics, read_state
+from tiny_runs import schedule_config as config
 
 SYSTEM = {"role": "system", "content": "You are Professor Synapse."}
 QUESTIONS = ["What is entropy?", "Why is the sky blue?", "Name a prime.", "What is 2+2?"]
@@ -25,21 +25,6 @@ def kto_rows() -> list[dict]:
              "completion": [{"role": "assistant",
                              "content": f"<reasoning><goal>{q}</goal></reasoning>\nAnswer {i}."}],
              "label": i % 2 == 0} for i, q in enumerate(QUESTIONS)]
-
-
-def config(model_dir: Path, steps: int) -> RunConfig:
-    """Reference-like schedule (warmup, cosine, dropout, NEFTune) so RNG and LR state matter."""
-    cfg = RunConfig()
-    cfg.model.name_or_path = str(model_dir)
-    cfg.model.max_seq_length = 48
-    t = cfg.training
-    t.learning_rate = 1e-3
-    t.max_steps = steps
-    t.per_device_train_batch_size = 2
-    t.gradient_accumulation_steps = 1
-    t.gradient_checkpointing = False
-    t.save_steps = 1000
-    return cfg
 
 
 @pytest.mark.slow
