@@ -23,6 +23,7 @@ from typing import Any
 
 from synapse_core.data.banned import BannedMatcher
 from synapse_core.data.bias import bias_detection
+from synapse_core.data.compiled import speedups
 from synapse_core.data.reasoning import (_CANONICAL_RE, _StepSink, _add_step,
                                          parse_reasoning_tolerant, split_inline_reasoning)
 from synapse_core.data.records import ChainStep
@@ -46,6 +47,8 @@ _LEAVES_RE = re.compile(  # (the lookahead skips closing tags and the sections a
     r"|(prop|proof|crit|doubt)>\s*(?:<sym>([^<]*)</sym>\s*)?(?:<nat>([^<]*)</nat>)?"
     r'|step(?:\s+index=("[^"<>]*"))?(?:\s+depends_on="([^"<>]*)")?\s*>)')
 
+_compiled = speedups.reasoning_summary if speedups is not None else None
+
 ReasoningSummary = tuple[bool, bool, list[tuple[str, str, str]], list[str], int, int,
                          list[tuple[int, tuple[int, ...]]], list[str]]
 """(goal, progress, valid triplets, malformed-triplet descriptions, logic items, items with
@@ -54,6 +57,15 @@ both sym and nat, (index, depends_on) per step, problems) of one reasoning block
 
 def summarize_reasoning(text: str) -> ReasoningSummary:
     """What scoring needs of a reasoning block, as ``parse_reasoning`` would read it."""
+    if _compiled is not None:  # the same for a canonical block, in one C pass
+        got = _compiled(text)
+        if got is not None:
+            return got
+    return summarize_reasoning_py(text)
+
+
+def summarize_reasoning_py(text: str) -> ReasoningSummary:
+    """``summarize_reasoning`` in Python alone (what the compiled reader must equal)."""
     body = text.strip()
     if not body.startswith("<reasoning"):
         body = f"<reasoning>{body}</reasoning>"

@@ -1,0 +1,9 @@
+"""The optional compiled helpers of synapse_core.data (everything else is in pyproject.toml).
+
+``optional=True``: where no C compiler is found the install goes on without them, and the
+package runs the same Python code, slower (see synapse_core/data/compiled.py)."""
+
+from setuptools import Extension, setup
+
+setup(ext_modules=[Extension("synapse_core.data._speedups", ["synapse_core/data/_speedups.c"],
+                             optional=True, extra_compile_args=["-O2"])])

@@ -1,0 +1,516 @@
+/* Optional compiled helpers for loading a dataset fast (synapse_core.data.compiled).
+ *
+ * reasoning_summary(text) reads a reasoning block in the canonical schema (the grammar of
+ * reasoning._CANONICAL_RE) in one pass and returns what fastrow.summarize_reasoning returns
+ * for it, or None for anything else (a broken block, a step attribute it does not read
+ * plainly): the caller then runs the Python code, which always decides. any_in(hay, needles)
+ * says whether any of the byte strings occurs in hay.
+ *
+ * Every result is checked against the Python code, row by row and on fuzzed blocks, in
+ * tests/core/test_data_speedups.py. Without a C compiler the package works the same, slower.
+ */
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+#include <string.h>
+
+typedef struct {
+    PyObject *s;       /* the str */
+    int kind;
+    const void *data;
+    Py_ssize_t pos, end;
+} Cur;
+
+static inline Py_UCS4 at(const Cur *c, Py_ssize_t i) { return PyUnicode_READ(c->kind, c->data, i); }
+
+static inline void skip_ws(Cur *c)
+{
+    while (c->pos < c->end && Py_UNICODE_ISSPACE(at(c, c->pos)))
+        c->pos++;
+}
+
+/* Consume the ASCII literal lit when it stands at the cursor. */
+static int lit(Cur *c, const char *lit)
+{
+    Py_ssize_t n = (Py_ssize_t)strlen(lit);
+    if (c->end - c->pos < n)
+        return 0;
+    for (Py_ssize_t i = 0; i < n; i++)
+        if (at(c, c->pos + i) != (Py_UCS4)(unsigned char)lit[i])
+            return 0;
+    c->pos += n;
+    return 1;
+}
+
+/* [^<]* : the text of a leaf; returns its start, leaves the cursor on the "<" (or the end). */
+static Py_ssize_t text(Cur *c)
+{
+    Py_ssize_t start = c->pos;
+    if (c->kind == PyUnicode_1BYTE_KIND) {
+        const char *p = (const char *)c->data;
+        const char *lt = memchr(p + c->pos, '<', (size_t)(c->end - c->pos));
+        c->pos = lt ? (Py_ssize_t)(lt - p) : c->end;
+    } else {
+        while (c->pos < c->end && at(c, c->pos) != '<')
+            c->pos++;
+    }
+    return start;
+}
+
+/* [^"<>]* then a closing quote; returns the value's start or -1. */
+static Py_ssize_t attr_value(Cur *c)
+{
+    Py_ssize_t start = c->pos;
+    while (c->pos < c->end) {
+        Py_UCS4 ch = at(c, c->pos);
+        if (ch == '"' || ch == '<' || ch == '>')
+            break;
+        c->pos++;
+    }
+    if (c->pos >= c->end || at(c, c->pos) != '"')
+        return -1;
+    c->pos++;
+    return start;
+}
+
+/* Non-blank: holds a character str.strip() keeps. */
+static int nonblank(const Cur *c, Py_ssize_t a, Py_ssize_t b)
+{
+    for (; a < b; a++)
+        if (!Py_UNICODE_ISSPACE(at(c, a)))
+            return 1;
+    return 0;
+}
+
+/* text[a:b].strip() as a new str. */
+static PyObject *stripped(const Cur *c, Py_ssize_t a, Py_ssize_t b)
+{
+    while (a < b && Py_UNICODE_ISSPACE(at(c, a)))
+        a++;
+    while (b > a && Py_UNICODE_ISSPACE(at(c, b - 1)))
+        b--;
+    return PyUnicode_Substring(c->s, a, b);
+}
+
+/* Digits of an int a step may name without the Python reading: plain ASCII, at most 18. */
+static int ascii_int(const Cur *c, Py_ssize_t a, Py_ssize_t b, long long *out)
+{
+    if (b <= a || b - a > 18)
+        return 0;
+    long long v = 0;
+    for (; a < b; a++) {
+        Py_UCS4 ch = at(c, a);
+        if (ch < '0' || ch > '9')
+            return 0;
+        v = v * 10 + (ch - '0');
+    }
+    *out = v;
+    return 1;
+}
+
+enum { M_GOAL, M_SUBGOAL, M_CTX, M_DONE, M_NOW, M_N };
+static const char *const MEM_NAMES[M_N] = {"goal", "subgoal", "ctx", "done", "now"};
+
+typedef struct {
+    Cur c;
+    Py_ssize_t mem_a[M_N], mem_b[M_N]; /* the last value of each memory leaf, -1: none */
+    PyObject *triplets, *malformed, *steps, *problems;
+    long n_tri, n_items, both;
+    int fallback; /* 1: the Python code must read this block (not an error) */
+} Reader;
+
+static int add_problem(Reader *r, PyObject *msg)
+{
+    if (msg == NULL)
+        return -1;
+    int rc = PyList_Append(r->problems, msg);
+    Py_DECREF(msg);
+    return rc;
+}
+
+/* A leaf <name>text</name> whose "<name>" was consumed; a memory leaf is kept. */
+static int leaf(Reader *r, const char *name, int mem)
+{
+    Cur *c = &r->c;
+    Py_ssize_t a = text(c), b = c->pos;
+    if (!lit(c, "</") || !lit(c, name) || !lit(c, ">"))
+        return 0;
+    if (mem >= 0) {
+        if (r->mem_a[mem] >= 0 &&
+            add_problem(r, PyUnicode_FromFormat("repeated <%s>", MEM_NAMES[mem])) < 0)
+            return -1;
+        r->mem_a[mem] = a;
+        r->mem_b[mem] = b;
+    }
+    return 1;
+}
+
+static const char *const EXTRAS[] = {"reflect", "cont", "err", "note", "warn", "verb", NULL};
+
+/* One of <reflect> <cont> <err> <note> <warn> <verb> with its text: 1 read, 0 none/not it. */
+static int extra(Reader *r)
+{
+    Cur *c = &r->c;
+    Py_ssize_t save = c->pos;
+    for (int i = 0; EXTRAS[i]; i++) {
+        if (lit(c, "<") && lit(c, EXTRAS[i]) && lit(c, ">"))
+            return leaf(r, EXTRAS[i], -1);
+        c->pos = save;
+    }
+    return 0;
+}
+
+static int mem_section(Reader *r)
+{
+    Cur *c = &r->c;
+    for (;;) {
+        skip_ws(c);
+        if (lit(c, "</mem>"))
+            return 1;
+        int ok;
+        if (lit(c, "<goal>"))
+            ok = leaf(r, "goal", M_GOAL);
+        else if (lit(c, "<subgoal>"))
+            ok = leaf(r, "subgoal", M_SUBGOAL);
+        else if (lit(c, "<ctx>"))
+            ok = leaf(r, "ctx", M_CTX);
+        else if (lit(c, "<prog>")) {
+            ok = 0;
+            for (;;) {
+                skip_ws(c);
+                if (lit(c, "</prog>")) {
+                    ok = 1;
+                    break;
+                }
+                int got = lit(c, "<done>") ? leaf(r, "done", M_DONE)
+                          : lit(c, "<now>") ? leaf(r, "now", M_NOW) : 0;
+                if (got <= 0) {
+                    ok = got;
+                    break;
+                }
+            }
+        } else
+            return 0;
+        if (ok <= 0)
+            return ok;
+    }
+}
+
+static int kg_section(Reader *r)
+{
+    Cur *c = &r->c;
+    static const char *const PARTS[3] = {"subj", "pred", "obj"};
+    for (;;) {
+        skip_ws(c);
+        if (lit(c, "</kg>"))
+            return 1;
+        if (!lit(c, "<tri>"))
+            return 0;
+        Py_ssize_t a[3], b[3];
+        for (int i = 0; i < 3; i++) {
+            skip_ws(c);
+            if (!lit(c, "<") || !lit(c, PARTS[i]) || !lit(c, ">"))
+                return 0;
+            a[i] = text(c);
+            b[i] = c->pos;
+            if (!lit(c, "</") || !lit(c, PARTS[i]) || !lit(c, ">"))
+                return 0;
+        }
+        skip_ws(c);
+        if (!lit(c, "</tri>"))
+            return 0;
+        r->n_tri++;
+        PyObject *v[3] = {NULL, NULL, NULL};
+        int empty[3], n_empty = 0;
+        for (int i = 0; i < 3; i++) {
+            v[i] = stripped(c, a[i], b[i]);
+            if (v[i] == NULL) {
+                Py_XDECREF(v[0]);
+                Py_XDECREF(v[1]);
+                return -1;
+            }
+            empty[i] = PyUnicode_GET_LENGTH(v[i]) == 0;
+            n_empty += empty[i];
+        }
+        if (n_empty == 0) {
+            PyObject *t = PyTuple_Pack(3, v[0], v[1], v[2]);
+            Py_DECREF(v[0]);
+            Py_DECREF(v[1]);
+            Py_DECREF(v[2]);
+            if (t == NULL || PyList_Append(r->triplets, t) < 0) {
+                Py_XDECREF(t);
+                return -1;
+            }
+            Py_DECREF(t);
+            continue;
+        }
+        Py_DECREF(v[0]);
+        Py_DECREF(v[1]);
+        Py_DECREF(v[2]);
+        PyObject *msg;
+        if (n_empty == 3)
+            msg = PyUnicode_FromFormat("triplet %ld is empty", r->n_tri);
+        else {
+            char missing[32] = "";
+            for (int i = 0; i < 3; i++)
+                if (empty[i]) {
+                    if (missing[0])
+                        strcat(missing, "/");
+                    strcat(missing, PARTS[i]);
+                }
+            msg = PyUnicode_FromFormat("triplet %ld lacks %s", r->n_tri, missing);
+        }
+        if (msg == NULL || PyList_Append(r->malformed, msg) < 0) {
+            Py_XDECREF(msg);
+            return -1;
+        }
+        Py_DECREF(msg);
+    }
+}
+
+static int logic_section(Reader *r)
+{
+    Cur *c = &r->c;
+    static const char *const KINDS[] = {"prop", "proof", "crit", "doubt", NULL};
+    for (;;) {
+        skip_ws(c);
+        if (lit(c, "</logic>"))
+            return 1;
+        const char *kind = NULL;
+        Py_ssize_t save = c->pos;
+        for (int i = 0; KINDS[i] && !kind; i++) {
+            if (lit(c, "<") && lit(c, KINDS[i]) && lit(c, ">"))
+                kind = KINDS[i];
+            else
+                c->pos = save;
+        }
+        if (!kind)
+            return 0;
+        int sym = 0, nat = 0;
+        skip_ws(c);
+        if (lit(c, "<sym>")) {
+            Py_ssize_t a = text(c), b = c->pos;
+            if (!lit(c, "</sym>"))
+                return 0;
+            sym = nonblank(c, a, b);
+            skip_ws(c);
+        }
+        if (lit(c, "<nat>")) {
+            Py_ssize_t a = text(c), b = c->pos;
+            if (!lit(c, "</nat>"))
+                return 0;
+            nat = nonblank(c, a, b);
+            skip_ws(c);
+        }
+        if (!lit(c, "</") || !lit(c, kind) || !lit(c, ">"))
+            return 0;
+        r->n_items++;
+        r->both += sym && nat;
+    }
+}
+
+static int is_dep_sep(Py_UCS4 ch) { return ch == ',' || ch == ';' || Py_UNICODE_ISSPACE(ch); }
+
+/* The (index, depends_on) of a step whose attributes were read; sets fallback when the
+ * Python reading would report a problem or read them otherwise. */
+static int add_step(Reader *r, Py_ssize_t ia, Py_ssize_t ib, Py_ssize_t da, Py_ssize_t db)
+{
+    Cur *c = &r->c;
+    long long index, dep;
+    if (ia < 0 || !ascii_int(c, ia, ib, &index)) {
+        r->fallback = 1;
+        return 0;
+    }
+    PyObject *deps = PyList_New(0);
+    if (deps == NULL)
+        return -1;
+    Py_ssize_t i = da < 0 ? db : da;
+    while (i < db) {
+        while (i < db && is_dep_sep(at(c, i)))
+            i++;
+        Py_ssize_t j = i;
+        while (j < db && !is_dep_sep(at(c, j)))
+            j++;
+        if (j > i) {
+            PyObject *v;
+            if (!ascii_int(c, i, j, &dep)) {
+                Py_DECREF(deps);
+                r->fallback = 1;
+                return 0;
+            }
+            v = PyLong_FromLongLong(dep);
+            if (v == NULL || PyList_Append(deps, v) < 0) {
+                Py_XDECREF(v);
+                Py_DECREF(deps);
+                return -1;
+            }
+            Py_DECREF(v);
+        }
+        i = j;
+    }
+    PyObject *tdeps = PyList_AsTuple(deps);
+    Py_DECREF(deps);
+    if (tdeps == NULL)
+        return -1;
+    PyObject *step = Py_BuildValue("(LN)", index, tdeps);
+    if (step == NULL || PyList_Append(r->steps, step) < 0) {
+        Py_XDECREF(step);
+        return -1;
+    }
+    Py_DECREF(step);
+    return 1;
+}
+
+/* <step( index="…")?( depends_on="…")?\s*> text </step>, after "<step" was consumed */
+static int step(Reader *r)
+{
+    Cur *c = &r->c;
+    Py_ssize_t ia = -1, ib = -1, da = -1, db = -1, save = c->pos;
+    skip_ws(c);
+    if (c->pos > save && lit(c, "index=\"")) {
+        ia = attr_value(c);
+        if (ia < 0)
+            return 0;
+        ib = c->pos - 1;
+        save = c->pos;
+        skip_ws(c);
+    }
+    if (c->pos > save && lit(c, "depends_on=\"")) {
+        da = attr_value(c);
+        if (da < 0)
+            return 0;
+        db = c->pos - 1;
+        skip_ws(c);
+    }
+    if (!lit(c, ">"))
+        return 0;
+    text(c);
+    if (!lit(c, "</step>"))
+        return 0;
+    return add_step(r, ia, ib, da, db);
+}
+
+static int chain_section(Reader *r)
+{
+    Cur *c = &r->c;
+    for (;;) {
+        skip_ws(c);
+        if (lit(c, "</chain>"))
+            return 1;
+        int ok = lit(c, "<step") ? step(r) : extra(r);
+        if (ok <= 0)
+            return ok;
+    }
+}
+
+/* The sections up to "</reasoning>" (or, for a block given without its outer tags, up to
+ * the end): 1 canonical, 0 not, -1 error. */
+static int sections(Reader *r, int wrapped)
+{
+    Cur *c = &r->c;
+    for (;;) {
+        skip_ws(c);
+        if (wrapped ? c->pos == c->end : lit(c, "</reasoning>"))
+            break;
+        int ok = lit(c, "<mem>")     ? mem_section(r)
+                 : lit(c, "<kg>")    ? kg_section(r)
+                 : lit(c, "<logic>") ? logic_section(r)
+                 : lit(c, "<chain>") ? chain_section(r)
+                                     : extra(r);
+        if (ok <= 0 || r->fallback)
+            return ok;
+    }
+    skip_ws(c);
+    return c->pos == c->end;
+}
+
+static int last_nonblank(Reader *r, int m)
+{
+    return r->mem_a[m] >= 0 && nonblank(&r->c, r->mem_a[m], r->mem_b[m]);
+}
+
+static PyObject *reasoning_summary(PyObject *self, PyObject *arg)
+{
+    (void)self;
+    if (!PyUnicode_Check(arg)) {
+        PyErr_SetString(PyExc_TypeError, "reasoning_summary() takes a str");
+        return NULL;
+    }
+    Reader r;
+    memset(&r, 0, sizeof r);
+    r.c.s = arg;
+    r.c.kind = PyUnicode_KIND(arg);
+    r.c.data = PyUnicode_DATA(arg);
+    r.c.end = PyUnicode_GET_LENGTH(arg);
+    for (int i = 0; i < M_N; i++)
+        r.mem_a[i] = r.mem_b[i] = -1;
+    /* text.strip(); a block without its outer tags is read as if wrapped in them */
+    skip_ws(&r.c);
+    while (r.c.end > r.c.pos && Py_UNICODE_ISSPACE(at(&r.c, r.c.end - 1)))
+        r.c.end--;
+    int wrapped = !lit(&r.c, "<reasoning");
+    if (!wrapped && !lit(&r.c, ">"))
+        Py_RETURN_NONE;
+    r.triplets = PyList_New(0);
+    r.malformed = PyList_New(0);
+    r.steps = PyList_New(0);
+    r.problems = PyList_New(0);
+    PyObject *out = NULL;
+    if (!r.triplets || !r.malformed || !r.steps || !r.problems)
+        goto done;
+    int ok = sections(&r, wrapped);
+    if (ok < 0)
+        goto done;
+    if (ok == 0 || r.fallback) {
+        out = Py_NewRef(Py_None);
+        goto done;
+    }
+    Py_ssize_t n = PyList_GET_SIZE(r.malformed);
+    for (Py_ssize_t i = 0; i < n; i++)
+        if (PyList_Append(r.problems, PyList_GET_ITEM(r.malformed, i)) < 0)
+            goto done;
+    out = Py_BuildValue("(OOOOllOO)", last_nonblank(&r, M_GOAL) ? Py_True : Py_False,
+                        last_nonblank(&r, M_DONE) || last_nonblank(&r, M_NOW) ? Py_True : Py_False,
+                        r.triplets, r.malformed, r.n_items, r.both, r.steps, r.problems);
+done:
+    Py_XDECREF(r.triplets);
+    Py_XDECREF(r.malformed);
+    Py_XDECREF(r.steps);
+    Py_XDECREF(r.problems);
+    return out;
+}
+
+static PyObject *any_in(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
+{
+    (void)self;
+    if (nargs != 2 || !PyBytes_Check(args[0]) || !PyTuple_Check(args[1])) {
+        PyErr_SetString(PyExc_TypeError, "any_in(hay: bytes, needles: tuple[bytes, ...])");
+        return NULL;
+    }
+    const char *hay = PyBytes_AS_STRING(args[0]);
+    Py_ssize_t n = PyBytes_GET_SIZE(args[0]), k = PyTuple_GET_SIZE(args[1]);
+    for (Py_ssize_t i = 0; i < k; i++) {
+        PyObject *w = PyTuple_GET_ITEM(args[1], i);
+        if (!PyBytes_Check(w)) {
+            PyErr_SetString(PyExc_TypeError, "any_in(): needles must be bytes");
+            return NULL;
+        }
+        Py_ssize_t m = PyBytes_GET_SIZE(w);
+        if (m == 0 || (m <= n && memmem(hay, (size_t)n, PyBytes_AS_STRING(w), (size_t)m)))
+            Py_RETURN_TRUE;
+    }
+    Py_RETURN_FALSE;
+}
+
+static PyMethodDef methods[] = {
+    {"reasoning_summary", reasoning_summary, METH_O,
+     "fastrow.summarize_reasoning(text) for a canonical block, else None."},
+    {"any_in", (PyCFunction)(void (*)(void))any_in, METH_FASTCALL,
+     "any_in(hay, needles): whether any of the byte strings occurs in hay."},
+    {NULL, NULL, 0, NULL},
+};
+
+static struct PyModuleDef module = {
+    PyModuleDef_HEAD_INIT, .m_name = "_speedups",
+    .m_doc = "Compiled helpers for synapse_core.data.", .m_size = -1, .m_methods = methods};
+
+PyMODINIT_FUNC PyInit__speedups(void) { return PyModule_Create(&module); }

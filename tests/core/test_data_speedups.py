@@ -1,0 +1,190 @@
+"""The compiled helpers (``synapse_core/data/_speedups.c``) give exactly what the Python code
+gives, and the package installs with them.
+
+* the canonical reasoning reader, on every block of the demo data and of the benchmark's rows,
+  and on thousands of fuzzed blocks (broken tags, odd attributes, Unicode spaces and digits):
+  where it answers, its answer equals ``summarize_reasoning_py``; where it declines (None) the
+  Python code reads the block;
+* ``any_in`` against Python's ``in`` on random bytes.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+
+import pytest
+
+from synapse_core.data import compiled, fastrow
+from synapse_core.data.reasoning import split_inline_reasoning
+from synapse_core.paths import demo_dataset_path
+
+from test_data_fastpath import _bench_module
+
+sp = compiled.speedups
+needs_c = pytest.mark.skipif(sp is None, reason="the compiled helpers are not built")
+
+
+def test_the_install_builds_the_compiled_helpers() -> None:
+    # scripts/fresh.sh installs with `pip install -e .`, which compiles them (setup.py): a
+    # missing module here means the loader silently runs a third slower
+    if os.environ.get("SYNAPSE_PURE_PYTHON", "") not in ("", "0"):
+        pytest.skip("SYNAPSE_PURE_PYTHON is set")
+    assert sp is not None, "synapse_core.data._speedups was not built: pip install -e . with a C compiler"
+    assert fastrow._compiled is sp.reasoning_summary
+
+
+def _blocks_of(lines: list[str]) -> list[str]:
+    out = []
+    for line in lines:
+        try:
+            obj = json.loads(line)
+        except ValueError:
+            continue
+        if not isinstance(obj, dict):
+            continue
+        for m in obj.get("conversations") or obj.get("messages") or []:
+            if isinstance(m.get("reasoning"), str):
+                out.append(m["reasoning"])
+            text = m.get("value") or m.get("content")
+            if isinstance(text, str) and text.lstrip().startswith("<reasoning"):
+                out.append(split_inline_reasoning(text)[0])
+    return out
+
+
+@pytest.fixture(scope="module")
+def blocks() -> list[str]:
+    demo = demo_dataset_path().read_text(encoding="utf-8").splitlines()
+    rng = random.Random(7)
+    bench = [_bench_module().make_row(rng, i) for i in range(1500)]
+    return _blocks_of(demo) + _blocks_of(bench)
+
+
+def _check(texts: list[str]) -> int:
+    """Compare on every text; the number the compiled reader answered."""
+    answered = 0
+    for text in texts:
+        got = sp.reasoning_summary(text)
+        if got is not None:
+            answered += 1
+            assert got == fastrow.summarize_reasoning_py(text), text
+    return answered
+
+
+@needs_c
+def test_reader_equals_python_on_real_blocks(blocks: list[str]) -> None:
+    answered = _check(blocks)
+    # the bench breaks 5% of its blocks on purpose; the demo's are canonical
+    assert answered >= 0.9 * len(blocks)
+
+
+_PIECES = ["<", ">", "/", '"', " ", "\n", "\u00a0", "\u2003", "\x1c", "0", "7", "\u0663", ",",
+           ";", "-", "x", "é", "∀", "🧙", "goal", "</goal>", "<goal>", "<now>", "</now>", "<tri>",
+           "</tri>", "<subj>", "</subj>", "<sym>", "</sym>", "<nat>", "</nat>", "<step>",
+           "</step>", ' index="', ' depends_on="', "</reasoning>", "<reasoning>", "<mem>",
+           "</mem>", "<note>", "</note>", "<proof>", "</proof>", "<prog>", "</prog>"]
+
+_STEP_ATTRS = ['', ' index="1"', ' index="2" depends_on="1"', ' index="3" depends_on="1,2"',
+               ' index="4" depends_on=" 1 ; 2 ,3 "', ' index=" 3"', ' index=""', ' index="x"',
+               ' depends_on="1"', ' index="5" depends_on="-1"', ' index="\u0665"',
+               ' index="6" depends_on="\u0661"', ' index="12345678901234567890"',
+               ' index="7" depends_on="1,,2,"', ' index="8"  depends_on="7" ',
+               ' index="9"depends_on="1"', '  index="10"\n', ' index="011" depends_on="007"',
+               ' index="12" depends_on="1\u20032"', ' index="13" depends_on=""']
+
+
+def _leaf(rng: random.Random) -> str:
+    return rng.choice(["", " ", "  x  ", "text", "\u00a0", "∀x P(x)", "a\nb", "🧙 wise", "\u2003y"])
+
+
+def _random_block(rng: random.Random) -> str:
+    """A block in the canonical schema, with random sections, repeats and blank leaves."""
+    parts = []
+    for _ in range(rng.randint(0, 6)):
+        kind = rng.randrange(5)
+        if kind == 0:
+            leaves = "".join(f"<{t}>{_leaf(rng)}</{t}>" for t in rng.sample(
+                ["goal", "subgoal", "ctx", "goal"], rng.randint(0, 3)))
+            prog = "".join(f"<{t}>{_leaf(rng)}</{t}>" for t in rng.sample(
+                ["done", "now", "done"], rng.randint(0, 3)))
+            parts.append(f"<mem>{leaves}" + (f"<prog>{prog}</prog>" if rng.random() < .7 else "")
+                         + "</mem>")
+        elif kind == 1:
+            tris = "".join(f"<tri> <subj>{_leaf(rng)}</subj>\n<pred>{_leaf(rng)}</pred>"
+                           f"<obj>{_leaf(rng)}</obj> </tri>" for _ in range(rng.randint(0, 4)))
+            parts.append(f"<kg>{tris}</kg>")
+        elif kind == 2:
+            items = "".join(
+                f"<{k}>" + (f"<sym>{_leaf(rng)}</sym>" if rng.random() < .7 else "")
+                + (f" <nat>{_leaf(rng)}</nat>" if rng.random() < .7 else "") + f"</{k}>"
+                for k in rng.choices(["prop", "proof", "crit", "doubt"], k=rng.randint(0, 3)))
+            parts.append(f"<logic>{items}</logic>")
+        elif kind == 3:
+            steps = "".join(
+                f"<step{rng.choice(_STEP_ATTRS)}>{_leaf(rng)}</step>" if rng.random() < .85
+                else "<warn>careful</warn>" for _ in range(rng.randint(0, 5)))
+            parts.append(f"<chain>{steps}</chain>")
+        else:
+            t = rng.choice(["reflect", "cont", "err", "note", "warn", "verb"])
+            parts.append(f"<{t}>{_leaf(rng)}</{t}>")
+    body = rng.choice(["", " ", "\n"]).join(parts)
+    if rng.random() < 0.8:
+        body = f"<reasoning>{body}</reasoning>"
+    return rng.choice(["", "  ", "\n\u2003"]) + body + rng.choice(["", "\n", " \u00a0"])
+
+
+def _mutate(rng: random.Random, text: str) -> str:
+    for _ in range(rng.randint(1, 3)):
+        at = rng.randint(0, len(text))
+        op = rng.randrange(3)
+        if op == 0:
+            text = text[:at] + rng.choice(_PIECES) + text[at:]
+        elif op == 1:
+            text = text[:at] + text[at + rng.randint(1, 8):]
+        else:
+            text = text[:at] + text[at:].replace(rng.choice(_PIECES), rng.choice(_PIECES), 1)
+    return text
+
+
+@needs_c
+def test_reader_equals_python_on_fuzzed_blocks() -> None:
+    rng = random.Random(20261130)
+    canonical = [_random_block(rng) for _ in range(3000)]
+    mutated = [_mutate(rng, b) for b in canonical for _ in range(2)]
+    answered = _check(canonical)
+    assert answered >= 0.6 * len(canonical)  # the rest hold step attributes it leaves to Python
+    assert _check(mutated) >= 0.1 * len(mutated)
+
+
+@needs_c
+@pytest.mark.parametrize("text", ["", "   ", "<reasoning>", "<reasoning></reasoning>",
+                                  "<reasoning >x</reasoning>", "<reasoningx></reasoningx>",
+                                  "</reasoning>", "<mem></mem></reasoning>",
+                                  "<reasoning></reasoning><note>x</note>"])
+def test_reader_edge_cases(text: str) -> None:
+    got = sp.reasoning_summary(text)
+    assert got is None or got == fastrow.summarize_reasoning_py(text)
+
+
+@needs_c
+def test_reader_declines_what_python_reads_otherwise() -> None:
+    # a step index that is not plain ASCII digits is read (and reported) by the Python code
+    text = '<reasoning><chain><step index="x">a</step></chain></reasoning>'
+    assert sp.reasoning_summary(text) is None
+    assert fastrow.summarize_reasoning(text)[7] == ["step index 'x' is not a number"]
+    with pytest.raises(TypeError):
+        sp.reasoning_summary(b"<reasoning></reasoning>")
+
+
+@needs_c
+def test_any_in_equals_python() -> None:
+    rng = random.Random(3)
+    alphabet = b"abcdeh \xc4\xb0\xb1\xe2\x84\xaa"
+    for _ in range(3000):
+        hay = bytes(rng.choices(alphabet, k=rng.randint(0, 40)))
+        needles = tuple(bytes(rng.choices(alphabet, k=rng.randint(0, 3)))
+                        for _ in range(rng.randint(0, 4)))
+        assert sp.any_in(hay, needles) == any(n in hay for n in needles), (hay, needles)
+    with pytest.raises(TypeError):
+        sp.any_in(b"x", ("x",))
