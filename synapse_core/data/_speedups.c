@@ -501,11 +501,217 @@ static PyObject *any_in(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
     Py_RETURN_FALSE;
 }
 
+
+/* ---- scoring.conversation_quality's repetition ---------------------------------------- */
+
+/* Share of the sentences over 20 characters (the pieces between single . ! ? or newlines)
+ * that repeat an earlier one once stripped: scoring._repetition(text). */
+static PyObject *repetition(PyObject *self, PyObject *arg)
+{
+    (void)self;
+    if (!PyUnicode_Check(arg)) {
+        PyErr_SetString(PyExc_TypeError, "repetition() takes a str");
+        return NULL;
+    }
+    Cur c = {arg, PyUnicode_KIND(arg), PyUnicode_DATA(arg), 0, PyUnicode_GET_LENGTH(arg)};
+    /* pass 1: count the long pieces, to size the hash table */
+    Py_ssize_t n_long = 0, start = 0;
+    for (Py_ssize_t i = 0; i <= c.end; i++) {
+        Py_UCS4 ch = i < c.end ? at(&c, i) : '.';
+        if (ch == '.' || ch == '!' || ch == '?' || ch == '\n') {
+            n_long += i - start > 20;
+            start = i + 1;
+        }
+    }
+    if (n_long == 0)
+        return PyFloat_FromDouble(0.0);
+    Py_ssize_t cap = 16;
+    while (cap < 2 * n_long)
+        cap <<= 1;
+    /* open addressing over (hash, start, end) of the stripped pieces; slot empty: end < 0 */
+    Py_ssize_t *slots = PyMem_Malloc(sizeof(Py_ssize_t) * 3 * (size_t)cap);
+    if (slots == NULL)
+        return PyErr_NoMemory();
+    for (Py_ssize_t k = 0; k < cap; k++)
+        slots[3 * k + 2] = -1;
+    Py_ssize_t distinct = 0;
+    start = 0;
+    for (Py_ssize_t i = 0; i <= c.end; i++) {
+        Py_UCS4 ch = i < c.end ? at(&c, i) : '.';
+        if (!(ch == '.' || ch == '!' || ch == '?' || ch == '\n'))
+            continue;
+        Py_ssize_t a = start, b = i;
+        start = i + 1;
+        if (b - a <= 20)
+            continue;
+        while (a < b && Py_UNICODE_ISSPACE(at(&c, a)))
+            a++;
+        while (b > a && Py_UNICODE_ISSPACE(at(&c, b - 1)))
+            b--;
+        size_t h = 1469598103934665603ULL;
+        for (Py_ssize_t k = a; k < b; k++)
+            h = (h ^ at(&c, k)) * 1099511628211ULL;
+        size_t mask = (size_t)cap - 1, k = h & mask;
+        for (;; k = (k + 1) & mask) {
+            Py_ssize_t *slot = slots + 3 * k;
+            if (slot[2] < 0) {
+                slot[0] = (Py_ssize_t)h;
+                slot[1] = a;
+                slot[2] = b;
+                distinct++;
+                break;
+            }
+            if ((size_t)slot[0] == h && slot[2] - slot[1] == b - a) {
+                Py_ssize_t j = 0;
+                while (j < b - a && at(&c, slot[1] + j) == at(&c, a + j))
+                    j++;
+                if (j == b - a)
+                    break; /* a repeat */
+            }
+        }
+    }
+    PyMem_Free(slots);
+    return PyFloat_FromDouble((double)(n_long - distinct) / (double)n_long);
+}
+
+/* ---- bias.bias_detection's prefilter ----------------------------------------------------- */
+
+/* A set of lowercase ASCII words, looked up without making a bytes object per token. */
+typedef struct {
+    Py_ssize_t cap, maxlen;
+    size_t *hash;
+    PyObject **word; /* borrowed from the tuple the capsule keeps */
+    PyObject *keep;
+} Vocab;
+
+static size_t fnv(const char *p, Py_ssize_t n)
+{
+    size_t h = 1469598103934665603ULL;
+    for (Py_ssize_t i = 0; i < n; i++)
+        h = (h ^ (unsigned char)p[i]) * 1099511628211ULL;
+    return h;
+}
+
+static void vocab_free(PyObject *cap)
+{
+    Vocab *v = PyCapsule_GetPointer(cap, "synapse.vocab");
+    if (v == NULL)
+        return;
+    PyMem_Free(v->hash);
+    PyMem_Free(v->word);
+    Py_XDECREF(v->keep);
+    PyMem_Free(v);
+}
+
+static PyObject *vocab(PyObject *self, PyObject *arg)
+{
+    (void)self;
+    PyObject *words = PySequence_Tuple(arg);
+    if (words == NULL)
+        return NULL;
+    Py_ssize_t n = PyTuple_GET_SIZE(words), cap = 16;
+    while (cap < 2 * n)
+        cap <<= 1;
+    Vocab *v = PyMem_Calloc(1, sizeof(Vocab));
+    if (v == NULL) {
+        Py_DECREF(words);
+        return PyErr_NoMemory();
+    }
+    v->cap = cap;
+    v->keep = words;
+    v->hash = PyMem_Calloc((size_t)cap, sizeof(size_t));
+    v->word = PyMem_Calloc((size_t)cap, sizeof(PyObject *));
+    PyObject *out = NULL;
+    if (v->hash == NULL || v->word == NULL) {
+        PyErr_NoMemory();
+        goto fail;
+    }
+    for (Py_ssize_t i = 0; i < n; i++) {
+        PyObject *w = PyTuple_GET_ITEM(words, i);
+        if (!PyBytes_Check(w) || PyBytes_GET_SIZE(w) == 0) {
+            PyErr_SetString(PyExc_TypeError, "vocab() takes non-empty bytes words");
+            goto fail;
+        }
+        const char *p = PyBytes_AS_STRING(w);
+        Py_ssize_t len = PyBytes_GET_SIZE(w);
+        for (Py_ssize_t j = 0; j < len; j++)
+            if (p[j] < 'a' || p[j] > 'z') {
+                PyErr_SetString(PyExc_ValueError, "vocab() words are lowercase ASCII letters");
+                goto fail;
+            }
+        if (len > v->maxlen)
+            v->maxlen = len;
+        size_t h = fnv(p, len), k = h & (size_t)(cap - 1);
+        while (v->word[k] != NULL && !(v->hash[k] == h && PyBytes_GET_SIZE(v->word[k]) == len &&
+                                       memcmp(PyBytes_AS_STRING(v->word[k]), p, (size_t)len) == 0))
+            k = (k + 1) & (size_t)(cap - 1);
+        v->hash[k] = h;
+        v->word[k] = w;
+    }
+    out = PyCapsule_New(v, "synapse.vocab", vocab_free);
+    if (out != NULL)
+        return out;
+fail:
+    PyMem_Free(v->hash);
+    PyMem_Free(v->word);
+    Py_DECREF(words);
+    PyMem_Free(v);
+    return NULL;
+}
+
+/* The words of the vocab that stand in hay as whole tokens (maximal runs of a-z): the same
+ * set as vocab & set(hay.translate(<non a-z to space>).split()). */
+static PyObject *tokens_in(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
+{
+    (void)self;
+    if (nargs != 2 || !PyBytes_Check(args[0])) {
+        PyErr_SetString(PyExc_TypeError, "tokens_in(hay: bytes, vocab)");
+        return NULL;
+    }
+    Vocab *v = PyCapsule_GetPointer(args[1], "synapse.vocab");
+    if (v == NULL)
+        return NULL;
+    const char *p = PyBytes_AS_STRING(args[0]);
+    Py_ssize_t n = PyBytes_GET_SIZE(args[0]);
+    PyObject *found = PySet_New(NULL);
+    if (found == NULL)
+        return NULL;
+    Py_ssize_t i = 0;
+    while (i < n) {
+        while (i < n && (p[i] < 'a' || p[i] > 'z'))
+            i++;
+        Py_ssize_t j = i;
+        while (j < n && p[j] >= 'a' && p[j] <= 'z')
+            j++;
+        Py_ssize_t len = j - i;
+        if (len > 0 && len <= v->maxlen) {
+            size_t h = fnv(p + i, len), k = h & (size_t)(v->cap - 1);
+            for (; v->word[k] != NULL; k = (k + 1) & (size_t)(v->cap - 1)) {
+                PyObject *w = v->word[k];
+                if (v->hash[k] == h && PyBytes_GET_SIZE(w) == len &&
+                    memcmp(PyBytes_AS_STRING(w), p + i, (size_t)len) == 0) {
+                    if (PySet_Add(found, w) < 0) {
+                        Py_DECREF(found);
+                        return NULL;
+                    }
+                    break;
+                }
+            }
+        }
+        i = j;
+    }
+    return found;
+}
+
 static PyMethodDef methods[] = {
     {"reasoning_summary", reasoning_summary, METH_O,
      "fastrow.summarize_reasoning(text) for a canonical block, else None."},
     {"any_in", (PyCFunction)(void (*)(void))any_in, METH_FASTCALL,
      "any_in(hay, needles): whether any of the byte strings occurs in hay."},
+    {"repetition", repetition, METH_O, "scoring._repetition(text)."},
+    {"vocab", vocab, METH_O, "vocab(words): a set of lowercase ASCII words for tokens_in."},
+    {"tokens_in", (PyCFunction)(void (*)(void))tokens_in, METH_FASTCALL,
+     "tokens_in(hay, vocab): the words of vocab that are whole a-z tokens of hay, as a set."},
     {NULL, NULL, 0, NULL},
 };
 

@@ -188,3 +188,38 @@ def test_any_in_equals_python() -> None:
         assert sp.any_in(hay, needles) == any(n in hay for n in needles), (hay, needles)
     with pytest.raises(TypeError):
         sp.any_in(b"x", ("x",))
+
+
+@needs_c
+def test_repetition_equals_python() -> None:
+    from synapse_core.data.scoring import _repetition_py
+
+    rng = random.Random(5)
+    pieces = ["The same sentence, said again", "another one that is long enough", "short",
+              "  spaced out sentence that is long  ", ".", "!", "?", "\n", " ", "\u2003",
+              "🧙 a wizard sentence long enough", "x" * 21, "x" * 20, "é" * 25]
+    texts = ["", ".", "x" * 21, "a. b. c."] + [
+        "".join(rng.choices(pieces, k=rng.randint(1, 30))) for _ in range(3000)]
+    for text in texts:
+        assert sp.repetition(text) == _repetition_py(text), text
+    with pytest.raises(TypeError):
+        sp.repetition(b"x")
+
+
+@needs_c
+def test_tokens_in_equals_python() -> None:
+    from synapse_core.data.bias import _LETTERS_ONLY
+
+    words = (b"men", b"women", b"all", b"the", b"a")
+    vocab = sp.vocab(words)
+    rng = random.Random(9)
+    alphabet = [b"men", b"women", b"all", b"the", b"a", b"x", b" ", b"-", b"'", b"\xc3\xa9",
+                b"M", b"1", b"\n", b"_"]
+    for _ in range(3000):
+        hay = b"".join(rng.choices(alphabet, k=rng.randint(0, 12)))
+        want = set(words).intersection(hay.translate(_LETTERS_ONLY).split())
+        assert sp.tokens_in(hay, vocab) == want, hay
+    with pytest.raises(ValueError):
+        sp.vocab([b"Men"])
+    with pytest.raises(TypeError):
+        sp.vocab(["men"])
