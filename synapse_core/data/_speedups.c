@@ -81,14 +81,18 @@ static int nonblank(const Cur *c, Py_ssize_t a, Py_ssize_t b)
     return 0;
 }
 
-/* text[a:b].strip() as a new str. */
+/* text[a:b].strip() as a str, interned: a graph's names repeat from triplet to triplet, and
+ * marshal sends a repeated object once (the reading process then keeps one copy). */
 static PyObject *stripped(const Cur *c, Py_ssize_t a, Py_ssize_t b)
 {
     while (a < b && Py_UNICODE_ISSPACE(at(c, a)))
         a++;
     while (b > a && Py_UNICODE_ISSPACE(at(c, b - 1)))
         b--;
-    return PyUnicode_Substring(c->s, a, b);
+    PyObject *s = PyUnicode_Substring(c->s, a, b);
+    if (s != NULL && PyUnicode_CheckExact(s))
+        PyUnicode_InternInPlace(&s);
+    return s;
 }
 
 /* Digits of an int a step may name without the Python reading: plain ASCII, at most 18. */
@@ -428,19 +432,17 @@ static int last_nonblank(Reader *r, int m)
     return r->mem_a[m] >= 0 && nonblank(&r->c, r->mem_a[m], r->mem_b[m]);
 }
 
-static PyObject *reasoning_summary(PyObject *self, PyObject *arg)
+/* The summary of the block text[pos:end] (None: for the Python code), as
+ * fastrow.summarize_reasoning_py(text[pos:end]). */
+static PyObject *summary_of(PyObject *text, Py_ssize_t pos, Py_ssize_t end)
 {
-    (void)self;
-    if (!PyUnicode_Check(arg)) {
-        PyErr_SetString(PyExc_TypeError, "reasoning_summary() takes a str");
-        return NULL;
-    }
     Reader r;
     memset(&r, 0, sizeof r);
-    r.c.s = arg;
-    r.c.kind = PyUnicode_KIND(arg);
-    r.c.data = PyUnicode_DATA(arg);
-    r.c.end = PyUnicode_GET_LENGTH(arg);
+    r.c.s = text;
+    r.c.kind = PyUnicode_KIND(text);
+    r.c.data = PyUnicode_DATA(text);
+    r.c.pos = pos;
+    r.c.end = end;
     for (int i = 0; i < M_N; i++)
         r.mem_a[i] = r.mem_b[i] = -1;
     /* text.strip(); a block without its outer tags is read as if wrapped in them */
@@ -477,6 +479,56 @@ done:
     Py_XDECREF(r.steps);
     Py_XDECREF(r.problems);
     return out;
+}
+
+static PyObject *reasoning_summary(PyObject *self, PyObject *arg)
+{
+    (void)self;
+    if (!PyUnicode_Check(arg)) {
+        PyErr_SetString(PyExc_TypeError, "reasoning_summary() takes a str");
+        return NULL;
+    }
+    return summary_of(arg, 0, PyUnicode_GET_LENGTH(arg));
+}
+
+static PyObject *CLOSE_TAG; /* "</reasoning>" */
+
+/* For a reply that starts (after blanks) with "<reasoning" and holds "</reasoning>": the
+ * answer after the block, stripped, and the block's summary, as reasoning.split_inline_reasoning
+ * and fastrow.summarize_reasoning_py read them; None for anything else. */
+static PyObject *inline_summary(PyObject *self, PyObject *arg)
+{
+    (void)self;
+    if (!PyUnicode_Check(arg)) {
+        PyErr_SetString(PyExc_TypeError, "inline_summary() takes a str");
+        return NULL;
+    }
+    Cur c = {arg, PyUnicode_KIND(arg), PyUnicode_DATA(arg), 0, PyUnicode_GET_LENGTH(arg)};
+    if (!(c.end > 0 && at(&c, 0) == '<'))
+        skip_ws(&c); /* content.lstrip() unless it starts with the tag */
+    Py_ssize_t start = c.pos;
+    if (!lit(&c, "<reasoning"))
+        Py_RETURN_NONE;
+    Py_ssize_t found = PyUnicode_Find(arg, CLOSE_TAG, start, c.end, 1);
+    if (found < -1)
+        return NULL;
+    if (found == -1)
+        Py_RETURN_NONE;
+    Py_ssize_t cut = found + PyUnicode_GET_LENGTH(CLOSE_TAG);
+    PyObject *summary = summary_of(arg, start, cut);
+    if (summary == NULL || summary == Py_None)
+        return summary;
+    Py_ssize_t a = cut, b = c.end;
+    while (a < b && Py_UNICODE_ISSPACE(at(&c, a)))
+        a++;
+    while (b > a && Py_UNICODE_ISSPACE(at(&c, b - 1)))
+        b--;
+    PyObject *answer = PyUnicode_Substring(arg, a, b);
+    if (answer == NULL) {
+        Py_DECREF(summary);
+        return NULL;
+    }
+    return Py_BuildValue("(NN)", answer, summary);
 }
 
 static PyObject *any_in(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
@@ -708,6 +760,8 @@ static PyMethodDef methods[] = {
      "fastrow.summarize_reasoning(text) for a canonical block, else None."},
     {"any_in", (PyCFunction)(void (*)(void))any_in, METH_FASTCALL,
      "any_in(hay, needles): whether any of the byte strings occurs in hay."},
+    {"inline_summary", inline_summary, METH_O,
+     "(answer, summary) of a reply that starts with a canonical block, else None."},
     {"repetition", repetition, METH_O, "scoring._repetition(text)."},
     {"vocab", vocab, METH_O, "vocab(words): a set of lowercase ASCII words for tokens_in."},
     {"tokens_in", (PyCFunction)(void (*)(void))tokens_in, METH_FASTCALL,
@@ -719,4 +773,10 @@ static struct PyModuleDef module = {
     PyModuleDef_HEAD_INIT, .m_name = "_speedups",
     .m_doc = "Compiled helpers for synapse_core.data.", .m_size = -1, .m_methods = methods};
 
-PyMODINIT_FUNC PyInit__speedups(void) { return PyModule_Create(&module); }
+PyMODINIT_FUNC PyInit__speedups(void)
+{
+    CLOSE_TAG = PyUnicode_InternFromString("</reasoning>");
+    if (CLOSE_TAG == NULL)
+        return NULL;
+    return PyModule_Create(&module);
+}

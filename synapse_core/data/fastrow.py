@@ -48,6 +48,7 @@ _LEAVES_RE = re.compile(  # (the lookahead skips closing tags and the sections a
     r'|step(?:\s+index=("[^"<>]*"))?(?:\s+depends_on="([^"<>]*)")?\s*>)')
 
 _compiled = speedups.reasoning_summary if speedups is not None else None
+_compiled_inline = speedups.inline_summary if speedups is not None else None
 
 ReasoningSummary = tuple[bool, bool, list[tuple[str, str, str]], list[str], int, int,
                          list[tuple[int, tuple[int, ...]]], list[str]]
@@ -150,6 +151,10 @@ def _answer(content: str, reasoning: Any) -> tuple[str, ReasoningSummary | None]
             return None
         block, answer = reasoning, content
     elif _starts_with_block(content):
+        if _compiled_inline is not None:  # the split and the summary in one C call
+            got = _compiled_inline(content)
+            if got is not None:
+                return got
         block, answer, problems = split_inline_reasoning(content)
         if problems:
             return None

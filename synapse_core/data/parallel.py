@@ -263,8 +263,10 @@ def _worker_main(conn: Any, config: Any, path: str, with_reasons: bool) -> None:
     """A worker's loop: read the task's block from the file, score it, answer one payload."""
     _init_worker(config, path, with_reasons)
     # This process only scores blocks: what it inherited or imported lives as long as it does,
-    # so the collector need not walk it again (each block's rows are freed before the next).
+    # so the collector need not walk it again; and a block's rows are freed by reference
+    # counting, so it collects once a block, not every few hundred objects (4% of the time).
     gc.freeze()
+    gc.disable()
     fd = os.open(path, os.O_RDONLY)
     try:
         while True:
@@ -280,6 +282,7 @@ def _worker_main(conn: Any, config: Any, path: str, with_reasons: bool) -> None:
                 if len(block) != length:
                     raise RuntimeError(f"{path}: the file changed while it was read")
                 payload = b"R" + marshal.dumps(_score_block((line, offset, block)))
+                gc.collect()
             except Exception:  # noqa: BLE001 - reported to the reader, which raises it
                 payload = b"E" + traceback.format_exc().encode("utf-8", "replace")
             try:

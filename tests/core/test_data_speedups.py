@@ -223,3 +223,22 @@ def test_tokens_in_equals_python() -> None:
         sp.vocab([b"Men"])
     with pytest.raises(TypeError):
         sp.vocab(["men"])
+
+
+@needs_c
+def test_inline_reader_equals_python(blocks: list[str]) -> None:
+    rng = random.Random(11)
+    answers = ["", "  🧙 An answer.\n", "\n\nplain", "</reasoning> twice", " \u2003 x \u00a0"]
+    replies = [rng.choice(["", " ", "\n\u2003"]) + b + rng.choice(answers)
+               for b in blocks[:400] + [_random_block(rng) for _ in range(600)]]
+    replies += [_mutate(rng, r) for r in replies]
+    answered = 0
+    for reply in replies:
+        got = sp.inline_summary(reply)
+        if got is None:
+            continue
+        answered += 1
+        block, answer, problems = split_inline_reasoning(reply)
+        assert not problems
+        assert got == (answer, fastrow.summarize_reasoning_py(block)), reply
+    assert answered >= 0.3 * len(replies)
