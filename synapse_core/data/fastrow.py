@@ -24,7 +24,7 @@ from typing import Any
 from synapse_core.data.banned import BannedMatcher
 from synapse_core.data.bias import bias_detection
 from synapse_core.data.compiled import speedups
-from synapse_core.data.reasoning import (_CANONICAL_RE, _StepSink, _add_step,
+from synapse_core.data.reasoning import (_CANONICAL_RE, MAX_STEP_DIGITS, _StepSink, _add_step,
                                          parse_reasoning_tolerant, split_inline_reasoning)
 from synapse_core.data.records import ChainStep
 from synapse_core.data.rows import SHAREGPT_ROLES, RowError, _given_metrics
@@ -104,7 +104,8 @@ def summarize_reasoning_py(text: str) -> ReasoningSummary:
             if sym and nat and sym.strip() and nat.strip():
                 both += 1
         elif sink is None and idx[1:-1].isdecimal() and idx.isascii() and (
-                not dep or dep.isdecimal() and dep.isascii()):
+                not dep or dep.isdecimal() and dep.isascii()) and (
+                len(idx) <= MAX_STEP_DIGITS + 2 and len(dep) <= MAX_STEP_DIGITS):
             steps.append((int(idx[1:-1]), (int(dep),) if dep else ()))
         else:  # anything else as the reference reads it
             if sink is None:

@@ -282,25 +282,41 @@ class _Extractor:
         _add_step(self.out, el.get("index"), el.get("depends_on"), _text(el))
 
 
+MAX_STEP_DIGITS = 100
+"""A step number with more digits is reported as not a number (``int`` refuses 4,300)."""
+
+
+def _clip(text: str, n: int = 40) -> str:
+    """``text``, cut to ``n`` characters with an ellipsis when longer."""
+    return text if len(text) <= n else text[: n - 1] + "…"
+
+
+def _number(text: str) -> int | None:
+    """``int(text)`` for an optionally signed decimal number (any script's decimal digits, but
+    not superscripts and the like, which ``int`` refuses), spaces around allowed; else None."""
+    if text.isdecimal():  # the usual case, without a regex
+        return int(text) if len(text) <= MAX_STEP_DIGITS else None
+    m = _INT_RE.fullmatch(text.strip())
+    return int(m.group()) if m and len(m.group()) <= MAX_STEP_DIGITS + 1 else None
+
+
 def _add_step(out: Reasoning | _StepSink, idx_raw: str | None, dep_raw: str | None, text: str) -> None:
     index = len(out.steps) + 1
     if idx_raw is None:
         out.problems.append(f"step {index} has no index")
-    elif idx_raw.isdigit() or _INT_RE.fullmatch(idx_raw.strip()):
-        index = int(idx_raw)
+    elif (number := _number(idx_raw)) is not None:
+        index = number
     else:
-        out.problems.append(f"step index {idx_raw!r} is not a number")
+        out.problems.append(f"step index {_clip(idx_raw)!r} is not a number")
     deps: list[int] = []
-    if dep_raw and dep_raw.isdigit():
-        deps.append(int(dep_raw))
-    elif dep_raw:
-        for tok in _DEP_SPLIT.split(dep_raw.strip()):
+    if dep_raw:
+        for tok in [dep_raw] if dep_raw.isdecimal() else _DEP_SPLIT.split(dep_raw.strip()):
             if not tok:
                 continue
-            if _INT_RE.fullmatch(tok):
-                deps.append(int(tok))
+            if (number := _number(tok)) is not None:
+                deps.append(number)
             else:
-                out.problems.append(f"step {index}: depends_on {tok!r} is not a number")
+                out.problems.append(f"step {index}: depends_on {_clip(tok)!r} is not a number")
     out.steps.append(ChainStep(index, tuple(deps), text))
 
 

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import pytest
+
+from synapse_core.data.fastrow import summarize_reasoning
 from synapse_core.data.reasoning import (parse_reasoning, parse_reasoning_tolerant,
                                          split_inline_reasoning)
 from synapse_core.data.records import ChainStep, LogicItem, Triplet
@@ -79,3 +82,24 @@ def test_split_inline_reasoning() -> None:
     block, answer, problems = split_inline_reasoning(
         "<reasoning><mem><goal>g</goal></mem>\nThe answer.")
     assert block.endswith("</mem>") and answer == "The answer." and problems
+
+
+@pytest.mark.parametrize("attrs, problem", [
+    ('index="²"', "step index '²' is not a number"),  # isdigit() but int() refuses it
+    ('index="1" depends_on="²"', "step 1: depends_on '²' is not a number"),
+    ('index="' + "9" * 5000 + '"', "step index '" + "9" * 39 + "…' is not a number"),
+    ('index="2" depends_on="1,' + "1" * 5000 + '"', "step 2: depends_on '" + "1" * 39
+     + "…' is not a number"),
+])
+def test_odd_step_numbers_are_problems_not_crashes(attrs: str, problem: str) -> None:
+    text = f"<reasoning><chain><step {attrs}>x</step></chain></reasoning>"
+    assert problem in parse_reasoning(text).problems
+    assert problem in parse_reasoning_tolerant(text).problems
+    assert problem in summarize_reasoning(text)[7]
+
+
+def test_unicode_decimal_step_numbers_are_read() -> None:
+    r = parse_reasoning('<reasoning><chain><step index="\u0661">a</step>'
+                        '<step index=" 2 " depends_on="\u0661, -3">b</step></chain></reasoning>')
+    assert [(s.index, s.depends_on) for s in r.steps] == [(1, ()), (2, (1, -3))]
+    assert r.problems == []
