@@ -558,51 +558,48 @@ static PyObject *any_in(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
 
 /* Share of the sentences over 20 characters (the pieces between single . ! ? or newlines)
  * that repeat an earlier one once stripped: scoring._repetition(text). */
-static PyObject *repetition(PyObject *self, PyObject *arg)
+/* The share of repeated sentences in text[a:b] (see repetition); -1 when out of memory. */
+static double repetition_of(const Cur *cp, Py_ssize_t a0, Py_ssize_t b0)
 {
-    (void)self;
-    if (!PyUnicode_Check(arg)) {
-        PyErr_SetString(PyExc_TypeError, "repetition() takes a str");
-        return NULL;
-    }
-    Cur c = {arg, PyUnicode_KIND(arg), PyUnicode_DATA(arg), 0, PyUnicode_GET_LENGTH(arg)};
-    /* pass 1: count the long pieces, to size the hash table */
-    Py_ssize_t n_long = 0, start = 0;
-    for (Py_ssize_t i = 0; i <= c.end; i++) {
-        Py_UCS4 ch = i < c.end ? at(&c, i) : '.';
+    const Cur *c = cp;
+    Py_ssize_t n_long = 0, start = a0;
+    for (Py_ssize_t i = a0; i <= b0; i++) {
+        Py_UCS4 ch = i < b0 ? at(c, i) : '.';
         if (ch == '.' || ch == '!' || ch == '?' || ch == '\n') {
             n_long += i - start > 20;
             start = i + 1;
         }
     }
     if (n_long == 0)
-        return PyFloat_FromDouble(0.0);
+        return 0.0;
     Py_ssize_t cap = 16;
     while (cap < 2 * n_long)
         cap <<= 1;
     /* open addressing over (hash, start, end) of the stripped pieces; slot empty: end < 0 */
     Py_ssize_t *slots = PyMem_Malloc(sizeof(Py_ssize_t) * 3 * (size_t)cap);
-    if (slots == NULL)
-        return PyErr_NoMemory();
+    if (slots == NULL) {
+        PyErr_NoMemory();
+        return -1.0;
+    }
     for (Py_ssize_t k = 0; k < cap; k++)
         slots[3 * k + 2] = -1;
     Py_ssize_t distinct = 0;
-    start = 0;
-    for (Py_ssize_t i = 0; i <= c.end; i++) {
-        Py_UCS4 ch = i < c.end ? at(&c, i) : '.';
+    start = a0;
+    for (Py_ssize_t i = a0; i <= b0; i++) {
+        Py_UCS4 ch = i < b0 ? at(c, i) : '.';
         if (!(ch == '.' || ch == '!' || ch == '?' || ch == '\n'))
             continue;
         Py_ssize_t a = start, b = i;
         start = i + 1;
         if (b - a <= 20)
             continue;
-        while (a < b && Py_UNICODE_ISSPACE(at(&c, a)))
+        while (a < b && Py_UNICODE_ISSPACE(at(c, a)))
             a++;
-        while (b > a && Py_UNICODE_ISSPACE(at(&c, b - 1)))
+        while (b > a && Py_UNICODE_ISSPACE(at(c, b - 1)))
             b--;
         size_t h = 1469598103934665603ULL;
         for (Py_ssize_t k = a; k < b; k++)
-            h = (h ^ at(&c, k)) * 1099511628211ULL;
+            h = (h ^ at(c, k)) * 1099511628211ULL;
         size_t mask = (size_t)cap - 1, k = h & mask;
         for (;; k = (k + 1) & mask) {
             Py_ssize_t *slot = slots + 3 * k;
@@ -615,7 +612,7 @@ static PyObject *repetition(PyObject *self, PyObject *arg)
             }
             if ((size_t)slot[0] == h && slot[2] - slot[1] == b - a) {
                 Py_ssize_t j = 0;
-                while (j < b - a && at(&c, slot[1] + j) == at(&c, a + j))
+                while (j < b - a && at(c, slot[1] + j) == at(c, a + j))
                     j++;
                 if (j == b - a)
                     break; /* a repeat */
@@ -623,7 +620,201 @@ static PyObject *repetition(PyObject *self, PyObject *arg)
         }
     }
     PyMem_Free(slots);
-    return PyFloat_FromDouble((double)(n_long - distinct) / (double)n_long);
+    return (double)(n_long - distinct) / (double)n_long;
+}
+
+/* Share of the sentences over 20 characters (the pieces between single . ! ? or newlines)
+ * that repeat an earlier one once stripped: scoring._repetition(text). */
+static PyObject *repetition(PyObject *self, PyObject *arg)
+{
+    (void)self;
+    if (!PyUnicode_Check(arg)) {
+        PyErr_SetString(PyExc_TypeError, "repetition() takes a str");
+        return NULL;
+    }
+    Cur c = {arg, PyUnicode_KIND(arg), PyUnicode_DATA(arg), 0, PyUnicode_GET_LENGTH(arg)};
+    double rep = repetition_of(&c, 0, c.end);
+    return rep < 0 ? NULL : PyFloat_FromDouble(rep);
+}
+
+/* ---- scoring.conversation_quality_of's value ---------------------------------------------- */
+
+/* Non-overlapping occurrences of an ASCII literal in text[a:b] (str.count). */
+static Py_ssize_t count_lit(const Cur *c, Py_ssize_t a, Py_ssize_t b, const char *lit)
+{
+    Py_ssize_t n = (Py_ssize_t)strlen(lit), found = 0;
+    for (Py_ssize_t i = a; i + n <= b;) {
+        Py_ssize_t j = 0;
+        while (j < n && at(c, i + j) == (Py_UCS4)(unsigned char)lit[j])
+            j++;
+        if (j == n) {
+            found++;
+            i += n;
+        } else
+            i++;
+    }
+    return found;
+}
+
+/* len(text[a:b].split()) */
+static Py_ssize_t count_words(const Cur *c, Py_ssize_t a, Py_ssize_t b)
+{
+    Py_ssize_t n = 0;
+    int in_word = 0;
+    for (; a < b; a++) {
+        int space = Py_UNICODE_ISSPACE(at(c, a));
+        n += !space && !in_word;
+        in_word = !space;
+    }
+    return n;
+}
+
+/* word (lowercase ASCII) in text[a:b].lower(): only ASCII letters lower to the ASCII letters
+ * of these words (U+0130 lowers to "i" + a combining dot, U+212A to "k"; neither can match). */
+static int contains_lower(const Cur *c, Py_ssize_t a, Py_ssize_t b, const char *word)
+{
+    Py_ssize_t n = (Py_ssize_t)strlen(word);
+    for (Py_ssize_t i = a; i + n <= b; i++) {
+        Py_ssize_t j = 0;
+        for (; j < n; j++) {
+            Py_UCS4 ch = at(c, i + j);
+            if (ch >= 'A' && ch <= 'Z')
+                ch += 'a' - 'A';
+            if (ch != (Py_UCS4)(unsigned char)word[j])
+                break;
+        }
+        if (j == n)
+            return 1;
+    }
+    return 0;
+}
+
+/* scoring._ENDS_OK */
+static int ends_ok(Py_UCS4 ch)
+{
+    return (ch < 128 && ch && strchr(".!?:;)]}\"'*`", (int)ch) != NULL) || ch == 0xBB ||
+           ch == 0x201D || ch == 0x2019 || ch == 0x2026 || (ch >= 0x1F300 && ch <= 0x1FAFF) ||
+           (ch >= 0x2600 && ch <= 0x27BF) || ch == 0xFE0F;
+}
+
+/* Python's round(x, ndigits), exactly. */
+static int py_round(double x, int ndigits, double *out)
+{
+    PyObject *f = PyFloat_FromDouble(x);
+    if (f == NULL)
+        return -1;
+    PyObject *r = PyObject_CallMethod(f, "__round__", "i", ndigits);
+    Py_DECREF(f);
+    if (r == NULL)
+        return -1;
+    *out = PyFloat_AsDouble(r);
+    Py_DECREF(r);
+    return 0;
+}
+
+enum { R_SYSTEM, R_USER, R_ASSISTANT };
+
+/* scoring.conversation_quality_of(roles, contents)[0] for roles among system/user/assistant
+ * (None for any other role: the Python code reads it). */
+static PyObject *conversation_quality(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
+{
+    (void)self;
+    if (nargs != 2 || !PyList_Check(args[0]) || !PyList_Check(args[1]) ||
+        PyList_GET_SIZE(args[0]) != PyList_GET_SIZE(args[1])) {
+        PyErr_SetString(PyExc_TypeError, "conversation_quality(roles: list, contents: list)");
+        return NULL;
+    }
+    Py_ssize_t n = PyList_GET_SIZE(args[0]);
+    double penalty = 0.0;
+    Py_ssize_t last_user = -1, last_answer = -1, bad_order = 0;
+    int prev = -1;
+    for (Py_ssize_t i = 0; i < n; i++) {
+        PyObject *role = PyList_GET_ITEM(args[0], i), *content = PyList_GET_ITEM(args[1], i);
+        if (!PyUnicode_Check(role) || !PyUnicode_Check(content))
+            Py_RETURN_NONE;
+        int r = PyUnicode_CompareWithASCIIString(role, "system") == 0      ? R_SYSTEM
+                : PyUnicode_CompareWithASCIIString(role, "user") == 0      ? R_USER
+                : PyUnicode_CompareWithASCIIString(role, "assistant") == 0 ? R_ASSISTANT
+                                                                           : -1;
+        if (r < 0)
+            Py_RETURN_NONE;
+        if (r == R_SYSTEM)
+            continue;
+        bad_order += r == prev;
+        prev = r;
+        if (r == R_USER)
+            last_user = i;
+        else
+            last_answer = i;
+    }
+    if (last_user < 0)
+        penalty += 0.3;
+    if (last_answer < 0) {
+        penalty += 0.6;
+        goto score;
+    }
+    if (prev != R_ASSISTANT)
+        penalty += 0.2;
+    if (bad_order)
+        penalty += 0.3 < 0.1 * (double)bad_order ? 0.3 : 0.1 * (double)bad_order;
+    PyObject *text = PyList_GET_ITEM(args[1], last_answer);
+    Cur c = {text, PyUnicode_KIND(text), PyUnicode_DATA(text), 0, PyUnicode_GET_LENGTH(text)};
+    Py_ssize_t a = 0, b = c.end; /* last = text.strip() */
+    while (a < b && Py_UNICODE_ISSPACE(at(&c, a)))
+        a++;
+    while (b > a && Py_UNICODE_ISSPACE(at(&c, b - 1)))
+        b--;
+    Py_ssize_t words = b > a ? count_lit(&c, a, b, " ") + count_lit(&c, a, b, "\n") + 1 : 0;
+    if (words < 40 || words > 2000)
+        words = count_words(&c, a, b);
+    if (b == a)
+        penalty += 0.5;
+    else if (words < 20)
+        penalty += 0.2;
+    else if (words > 2000)
+        penalty += 0.1;
+    if (b > a) {
+        Py_ssize_t prompt_words = 0;
+        if (last_user >= 0) {
+            PyObject *ptext = PyList_GET_ITEM(args[1], last_user);
+            Cur p = {ptext, PyUnicode_KIND(ptext), PyUnicode_DATA(ptext), 0,
+                     PyUnicode_GET_LENGTH(ptext)};
+            if (p.end > 0)
+                prompt_words = count_lit(&p, 0, p.end, " ") + count_lit(&p, 0, p.end, "\n") + 1;
+            if (prompt_words > 200)
+                prompt_words = count_words(&p, 0, p.end);
+        }
+        if (prompt_words > 200 && words < prompt_words / 20)
+            penalty += 0.1;
+        int wizard = 0;
+        for (Py_ssize_t i = a; i < a + 8 && i < b; i++)
+            wizard |= at(&c, i) == 0x1F9D9;
+        if (!wizard)
+            penalty += 0.1;
+        Py_ssize_t tail = b - a > 800 ? b - 800 : a;
+        if (count_lit(&c, tail, b, "?") < 3 &&
+            contains_lower(&c, tail, b, "investigate") + contains_lower(&c, tail, b, "explore") +
+                    contains_lower(&c, tail, b, "exploit") < 3)
+            penalty += 0.1;
+        double rep = repetition_of(&c, a, b);
+        if (rep < 0)
+            return NULL;
+        if (rep >= 0.2) {
+            double amount;
+            if (py_round(rep < 0.3 ? rep : 0.3, 2, &amount) < 0)
+                return NULL;
+            penalty += amount;
+        }
+        if (count_lit(&c, a, b, "```") % 2)
+            penalty += 0.15;
+        else if (!ends_ok(at(&c, b - 1)))
+            penalty += 0.15;
+    }
+score:;
+    double value;
+    if (py_round(1.0 - penalty, 4, &value) < 0)
+        return NULL;
+    return PyFloat_FromDouble(value > 0.0 ? value : 0.0);
 }
 
 /* ---- bias.bias_detection's prefilter ----------------------------------------------------- */
@@ -763,6 +954,8 @@ static PyMethodDef methods[] = {
     {"inline_summary", inline_summary, METH_O,
      "(answer, summary) of a reply that starts with a canonical block, else None."},
     {"repetition", repetition, METH_O, "scoring._repetition(text)."},
+    {"conversation_quality", (PyCFunction)(void (*)(void))conversation_quality, METH_FASTCALL,
+     "scoring.conversation_quality_of(roles, contents)[0], or None for another role."},
     {"vocab", vocab, METH_O, "vocab(words): a set of lowercase ASCII words for tokens_in."},
     {"tokens_in", (PyCFunction)(void (*)(void))tokens_in, METH_FASTCALL,
      "tokens_in(hay, vocab): the words of vocab that are whole a-z tokens of hay, as a set."},

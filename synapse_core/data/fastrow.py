@@ -49,6 +49,7 @@ _LEAVES_RE = re.compile(  # (the lookahead skips closing tags and the sections a
 
 _compiled = speedups.reasoning_summary if speedups is not None else None
 _compiled_inline = speedups.inline_summary if speedups is not None else None
+_compiled_cq = speedups.conversation_quality if speedups is not None else None
 
 ReasoningSummary = tuple[bool, bool, list[tuple[str, str, str]], list[str], int, int,
                          list[tuple[int, tuple[int, ...]]], list[str]]
@@ -249,6 +250,8 @@ def summarize(obj: Any, config: Any, matcher: BannedMatcher, content_hash: str =
     if given is None:
         return None
     cq = given.get("conversation_quality")
+    if cq is None and _compiled_cq is not None:
+        cq = _compiled_cq(roles, contents)
     if cq is None:
         cq = conversation_quality_of(roles, contents)[0]
     bias = given.get("bias_detection")

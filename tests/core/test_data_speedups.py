@@ -242,3 +242,29 @@ def test_inline_reader_equals_python(blocks: list[str]) -> None:
         assert not problems
         assert got == (answer, fastrow.summarize_reasoning_py(block)), reply
     assert answered >= 0.3 * len(replies)
+
+
+def _reply(rng: random.Random) -> str:
+    words = rng.choice([0, 1, 5, 19, 20, 21, 39, 40, 41, 150, 2001])
+    vocab = ["entropy", "grows", "again.", "Again!", "\n", "?", "🧙", "🧙🏾‍♂️:", "```", "İnvestigate",
+             "\u212a", "Explore", "EXPLOIT", "investigate:", "the same sentence, said again.",
+             "\u2003", " ", "”", "…", "»", "x"]
+    text = " ".join(rng.choices(vocab, k=words))
+    return rng.choice(["", " ", "\n"]) + text + rng.choice(["", ".", " ", "\n", "😀", "a", "```"])
+
+
+@needs_c
+def test_conversation_quality_equals_python() -> None:
+    from synapse_core.data.scoring import conversation_quality_of
+
+    rng = random.Random(13)
+    for _ in range(4000):
+        n = rng.randint(0, 5)
+        roles = rng.choices(["system", "user", "assistant"], k=n)
+        contents = [_reply(rng) if r == "assistant" or rng.random() < .5
+                    else " ".join(["word"] * rng.choice([3, 199, 200, 201, 5000])) for r in roles]
+        assert sp.conversation_quality(roles, contents) == conversation_quality_of(
+            roles, contents)[0], (roles, contents)
+    assert sp.conversation_quality(["tool"], ["x"]) is None
+    with pytest.raises(TypeError):
+        sp.conversation_quality(["user"], [])
