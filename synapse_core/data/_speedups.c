@@ -44,15 +44,27 @@ static int lit(Cur *c, const char *lit)
 /* [^<]* : the text of a leaf; returns its start, leaves the cursor on the "<" (or the end). */
 static Py_ssize_t text(Cur *c)
 {
-    Py_ssize_t start = c->pos;
-    if (c->kind == PyUnicode_1BYTE_KIND) {
+    Py_ssize_t start = c->pos, i = c->pos, end = c->end;
+    switch (c->kind) { /* one typed loop per width: this is where a block's time goes */
+    case PyUnicode_1BYTE_KIND: {
         const char *p = (const char *)c->data;
-        const char *lt = memchr(p + c->pos, '<', (size_t)(c->end - c->pos));
-        c->pos = lt ? (Py_ssize_t)(lt - p) : c->end;
-    } else {
-        while (c->pos < c->end && at(c, c->pos) != '<')
-            c->pos++;
+        const char *lt = memchr(p + i, '<', (size_t)(end - i));
+        i = lt ? (Py_ssize_t)(lt - p) : end;
+        break;
     }
+    case PyUnicode_2BYTE_KIND: {
+        const Py_UCS2 *p = (const Py_UCS2 *)c->data;
+        while (i < end && p[i] != '<')
+            i++;
+        break;
+    }
+    default: {
+        const Py_UCS4 *p = (const Py_UCS4 *)c->data;
+        while (i < end && p[i] != '<')
+            i++;
+    }
+    }
+    c->pos = i;
     return start;
 }
 
@@ -556,71 +568,100 @@ static PyObject *any_in(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
 
 /* ---- scoring.conversation_quality's repetition ---------------------------------------- */
 
-/* Share of the sentences over 20 characters (the pieces between single . ! ? or newlines)
- * that repeat an earlier one once stripped: scoring._repetition(text). */
-/* The share of repeated sentences in text[a:b] (see repetition); -1 when out of memory. */
-static double repetition_of(const Cur *cp, Py_ssize_t a0, Py_ssize_t b0)
-{
-    const Cur *c = cp;
-    Py_ssize_t n_long = 0, start = a0;
-    for (Py_ssize_t i = a0; i <= b0; i++) {
-        Py_UCS4 ch = i < b0 ? at(c, i) : '.';
-        if (ch == '.' || ch == '!' || ch == '?' || ch == '\n') {
-            n_long += i - start > 20;
-            start = i + 1;
-        }
+/* The pieces of text[a:b] between single . ! ? or newlines that are over 20 characters,
+ * stripped, as (start, end, hash); one typed loop per width. Returns their number, or -1
+ * when out of memory; *out is PyMem-allocated (free it). */
+#define PIECES(T)                                                                              \
+    static Py_ssize_t pieces_##T(const T *p, Py_ssize_t a0, Py_ssize_t b0, Py_ssize_t **out)   \
+    {                                                                                          \
+        Py_ssize_t n = 0, cap = 16, start = a0;                                                \
+        Py_ssize_t *v = PyMem_Malloc(sizeof(Py_ssize_t) * 3 * (size_t)cap);                    \
+        if (v == NULL)                                                                         \
+            return -1;                                                                         \
+        for (Py_ssize_t i = a0; i <= b0; i++) {                                                \
+            if (i < b0) {                                                                      \
+                T ch = p[i];                                                                   \
+                if (!(ch == '.' || ch == '!' || ch == '?' || ch == '\n'))                      \
+                    continue;                                                                  \
+            }                                                                                  \
+            Py_ssize_t a = start, b = i;                                                       \
+            start = i + 1;                                                                     \
+            if (b - a <= 20)                                                                   \
+                continue;                                                                      \
+            while (a < b && Py_UNICODE_ISSPACE(p[a]))                                          \
+                a++;                                                                           \
+            while (b > a && Py_UNICODE_ISSPACE(p[b - 1]))                                      \
+                b--;                                                                           \
+            size_t h = 1469598103934665603ULL;                                                 \
+            for (Py_ssize_t k = a; k < b; k++)                                                 \
+                h = (h ^ p[k]) * 1099511628211ULL;                                             \
+            if (n == cap) {                                                                    \
+                cap *= 2;                                                                      \
+                Py_ssize_t *w = PyMem_Realloc(v, sizeof(Py_ssize_t) * 3 * (size_t)cap);        \
+                if (w == NULL) {                                                               \
+                    PyMem_Free(v);                                                             \
+                    return -1;                                                                 \
+                }                                                                              \
+                v = w;                                                                         \
+            }                                                                                  \
+            v[3 * n] = a;                                                                      \
+            v[3 * n + 1] = b;                                                                  \
+            v[3 * n + 2] = (Py_ssize_t)h;                                                      \
+            n++;                                                                               \
+        }                                                                                      \
+        *out = v;                                                                              \
+        return n;                                                                              \
     }
-    if (n_long == 0)
-        return 0.0;
-    Py_ssize_t cap = 16;
-    while (cap < 2 * n_long)
-        cap <<= 1;
-    /* open addressing over (hash, start, end) of the stripped pieces; slot empty: end < 0 */
-    Py_ssize_t *slots = PyMem_Malloc(sizeof(Py_ssize_t) * 3 * (size_t)cap);
-    if (slots == NULL) {
+PIECES(Py_UCS1)
+PIECES(Py_UCS2)
+PIECES(Py_UCS4)
+
+static int same_text(const Cur *c, Py_ssize_t a1, Py_ssize_t a2, Py_ssize_t n)
+{
+    return memcmp((const char *)c->data + a1 * c->kind, (const char *)c->data + a2 * c->kind,
+                  (size_t)(n * c->kind)) == 0;
+}
+
+/* The share of repeated sentences in text[a:b] (see repetition); -1 when out of memory. */
+static double repetition_of(const Cur *c, Py_ssize_t a0, Py_ssize_t b0)
+{
+    Py_ssize_t *v = NULL;
+    Py_ssize_t n = c->kind == PyUnicode_1BYTE_KIND   ? pieces_Py_UCS1(c->data, a0, b0, &v)
+                   : c->kind == PyUnicode_2BYTE_KIND ? pieces_Py_UCS2(c->data, a0, b0, &v)
+                                                     : pieces_Py_UCS4(c->data, a0, b0, &v);
+    if (n < 0) {
         PyErr_NoMemory();
         return -1.0;
     }
-    for (Py_ssize_t k = 0; k < cap; k++)
-        slots[3 * k + 2] = -1;
-    Py_ssize_t distinct = 0;
-    start = a0;
-    for (Py_ssize_t i = a0; i <= b0; i++) {
-        Py_UCS4 ch = i < b0 ? at(c, i) : '.';
-        if (!(ch == '.' || ch == '!' || ch == '?' || ch == '\n'))
-            continue;
-        Py_ssize_t a = start, b = i;
-        start = i + 1;
-        if (b - a <= 20)
-            continue;
-        while (a < b && Py_UNICODE_ISSPACE(at(c, a)))
-            a++;
-        while (b > a && Py_UNICODE_ISSPACE(at(c, b - 1)))
-            b--;
-        size_t h = 1469598103934665603ULL;
-        for (Py_ssize_t k = a; k < b; k++)
-            h = (h ^ at(c, k)) * 1099511628211ULL;
-        size_t mask = (size_t)cap - 1, k = h & mask;
+    Py_ssize_t distinct = 0, cap = 16;
+    while (cap < 2 * n)
+        cap <<= 1;
+    Py_ssize_t *slots = n ? PyMem_Malloc(sizeof(Py_ssize_t) * (size_t)cap) : NULL;
+    if (n && slots == NULL) {
+        PyMem_Free(v);
+        PyErr_NoMemory();
+        return -1.0;
+    }
+    for (Py_ssize_t k = 0; k < cap && n; k++)
+        slots[k] = -1;
+    for (Py_ssize_t i = 0; i < n; i++) { /* a set of the pieces: slots hold piece numbers */
+        Py_ssize_t a = v[3 * i], len = v[3 * i + 1] - a;
+        size_t h = (size_t)v[3 * i + 2], mask = (size_t)cap - 1, k = h & mask;
         for (;; k = (k + 1) & mask) {
-            Py_ssize_t *slot = slots + 3 * k;
-            if (slot[2] < 0) {
-                slot[0] = (Py_ssize_t)h;
-                slot[1] = a;
-                slot[2] = b;
+            Py_ssize_t j = slots[k];
+            if (j < 0) {
+                slots[k] = i;
                 distinct++;
                 break;
             }
-            if ((size_t)slot[0] == h && slot[2] - slot[1] == b - a) {
-                Py_ssize_t j = 0;
-                while (j < b - a && at(c, slot[1] + j) == at(c, a + j))
-                    j++;
-                if (j == b - a)
-                    break; /* a repeat */
-            }
+            if ((size_t)v[3 * j + 2] == h && v[3 * j + 1] - v[3 * j] == len &&
+                same_text(c, v[3 * j], a, len))
+                break; /* a repeat */
         }
     }
     PyMem_Free(slots);
-    return (double)(n_long - distinct) / (double)n_long;
+    PyMem_Free(v);
+    return n ? (double)(n - distinct) / (double)n : 0.0;
 }
 
 /* Share of the sentences over 20 characters (the pieces between single . ! ? or newlines)
@@ -639,34 +680,48 @@ static PyObject *repetition(PyObject *self, PyObject *arg)
 
 /* ---- scoring.conversation_quality_of's value ---------------------------------------------- */
 
-/* Non-overlapping occurrences of an ASCII literal in text[a:b] (str.count). */
-static Py_ssize_t count_lit(const Cur *c, Py_ssize_t a, Py_ssize_t b, const char *lit)
-{
-    Py_ssize_t n = (Py_ssize_t)strlen(lit), found = 0;
-    for (Py_ssize_t i = a; i + n <= b;) {
-        Py_ssize_t j = 0;
-        while (j < n && at(c, i + j) == (Py_UCS4)(unsigned char)lit[j])
-            j++;
-        if (j == n) {
-            found++;
-            i += n;
-        } else
-            i++;
-    }
-    return found;
-}
+/* What conversation_quality counts in text[a:b], in one typed pass per width: spaces and
+ * newlines, words (len(text.split())), "?" from tail on, "```" (str.count: k backticks in a
+ * row hold k // 3). */
+typedef struct {
+    Py_ssize_t spaces, newlines, words, questions, fences;
+} Counts;
 
-/* len(text[a:b].split()) */
-static Py_ssize_t count_words(const Cur *c, Py_ssize_t a, Py_ssize_t b)
-{
-    Py_ssize_t n = 0;
-    int in_word = 0;
-    for (; a < b; a++) {
-        int space = Py_UNICODE_ISSPACE(at(c, a));
-        n += !space && !in_word;
-        in_word = !space;
+#define SCAN(T)                                                                                \
+    static void scan_##T(const T *p, Py_ssize_t a, Py_ssize_t b, Py_ssize_t tail, Counts *n)  \
+    {                                                                                          \
+        Py_ssize_t run = 0;                                                                    \
+        int in_word = 0;                                                                       \
+        memset(n, 0, sizeof *n);                                                               \
+        for (Py_ssize_t i = a; i < b; i++) {                                                   \
+            T ch = p[i];                                                                       \
+            int space = Py_UNICODE_ISSPACE(ch);                                                \
+            n->spaces += ch == ' ';                                                            \
+            n->newlines += ch == '\n';                                                         \
+            n->words += !space && !in_word;                                                    \
+            in_word = !space;                                                                  \
+            n->questions += ch == '?' && i >= tail;                                            \
+            if (ch == '`')                                                                     \
+                run++;                                                                         \
+            else {                                                                             \
+                n->fences += run / 3;                                                          \
+                run = 0;                                                                       \
+            }                                                                                  \
+        }                                                                                      \
+        n->fences += run / 3;                                                                  \
     }
-    return n;
+SCAN(Py_UCS1)
+SCAN(Py_UCS2)
+SCAN(Py_UCS4)
+
+static void scan(const Cur *c, Py_ssize_t a, Py_ssize_t b, Py_ssize_t tail, Counts *n)
+{
+    if (c->kind == PyUnicode_1BYTE_KIND)
+        scan_Py_UCS1(c->data, a, b, tail, n);
+    else if (c->kind == PyUnicode_2BYTE_KIND)
+        scan_Py_UCS2(c->data, a, b, tail, n);
+    else
+        scan_Py_UCS4(c->data, a, b, tail, n);
 }
 
 /* word (lowercase ASCII) in text[a:b].lower(): only ASCII letters lower to the ASCII letters
@@ -697,14 +752,17 @@ static int ends_ok(Py_UCS4 ch)
            (ch >= 0x2600 && ch <= 0x27BF) || ch == 0xFE0F;
 }
 
-/* Python's round(x, ndigits), exactly. */
+static PyObject *ROUND; /* builtins.round */
+
+/* Python's round(x, ndigits), exactly (it is Python's). */
 static int py_round(double x, int ndigits, double *out)
 {
-    PyObject *f = PyFloat_FromDouble(x);
-    if (f == NULL)
-        return -1;
-    PyObject *r = PyObject_CallMethod(f, "__round__", "i", ndigits);
-    Py_DECREF(f);
+    PyObject *args[2] = {PyFloat_FromDouble(x), PyLong_FromLong(ndigits)};
+    PyObject *r = NULL;
+    if (args[0] != NULL && args[1] != NULL)
+        r = PyObject_Vectorcall(ROUND, args, 2, NULL);
+    Py_XDECREF(args[0]);
+    Py_XDECREF(args[1]);
     if (r == NULL)
         return -1;
     *out = PyFloat_AsDouble(r);
@@ -764,9 +822,12 @@ static PyObject *conversation_quality(PyObject *self, PyObject *const *args, Py_
         a++;
     while (b > a && Py_UNICODE_ISSPACE(at(&c, b - 1)))
         b--;
-    Py_ssize_t words = b > a ? count_lit(&c, a, b, " ") + count_lit(&c, a, b, "\n") + 1 : 0;
+    Py_ssize_t tail = b - a > 800 ? b - 800 : a; /* last[-800:] */
+    Counts n_last;
+    scan(&c, a, b, tail, &n_last);
+    Py_ssize_t words = b > a ? n_last.spaces + n_last.newlines + 1 : 0;
     if (words < 40 || words > 2000)
-        words = count_words(&c, a, b);
+        words = n_last.words;
     if (b == a)
         penalty += 0.5;
     else if (words < 20)
@@ -779,10 +840,12 @@ static PyObject *conversation_quality(PyObject *self, PyObject *const *args, Py_
             PyObject *ptext = PyList_GET_ITEM(args[1], last_user);
             Cur p = {ptext, PyUnicode_KIND(ptext), PyUnicode_DATA(ptext), 0,
                      PyUnicode_GET_LENGTH(ptext)};
+            Counts n_prompt;
+            scan(&p, 0, p.end, p.end, &n_prompt);
             if (p.end > 0)
-                prompt_words = count_lit(&p, 0, p.end, " ") + count_lit(&p, 0, p.end, "\n") + 1;
+                prompt_words = n_prompt.spaces + n_prompt.newlines + 1;
             if (prompt_words > 200)
-                prompt_words = count_words(&p, 0, p.end);
+                prompt_words = n_prompt.words;
         }
         if (prompt_words > 200 && words < prompt_words / 20)
             penalty += 0.1;
@@ -791,8 +854,7 @@ static PyObject *conversation_quality(PyObject *self, PyObject *const *args, Py_
             wizard |= at(&c, i) == 0x1F9D9;
         if (!wizard)
             penalty += 0.1;
-        Py_ssize_t tail = b - a > 800 ? b - 800 : a;
-        if (count_lit(&c, tail, b, "?") < 3 &&
+        if (n_last.questions < 3 &&
             contains_lower(&c, tail, b, "investigate") + contains_lower(&c, tail, b, "explore") +
                     contains_lower(&c, tail, b, "exploit") < 3)
             penalty += 0.1;
@@ -805,7 +867,7 @@ static PyObject *conversation_quality(PyObject *self, PyObject *const *args, Py_
                 return NULL;
             penalty += amount;
         }
-        if (count_lit(&c, a, b, "```") % 2)
+        if (n_last.fences % 2)
             penalty += 0.15;
         else if (!ends_ok(at(&c, b - 1)))
             penalty += 0.15;
@@ -970,6 +1032,13 @@ PyMODINIT_FUNC PyInit__speedups(void)
 {
     CLOSE_TAG = PyUnicode_InternFromString("</reasoning>");
     if (CLOSE_TAG == NULL)
+        return NULL;
+    PyObject *builtins = PyImport_ImportModule("builtins");
+    if (builtins == NULL)
+        return NULL;
+    ROUND = PyObject_GetAttrString(builtins, "round");
+    Py_DECREF(builtins);
+    if (ROUND == NULL)
         return NULL;
     return PyModule_Create(&module);
 }
