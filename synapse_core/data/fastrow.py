@@ -72,11 +72,7 @@ def summarize_reasoning_py(text: str) -> ReasoningSummary:
     if not body.startswith("<reasoning"):
         body = f"<reasoning>{body}</reasoning>"
     if not _CANONICAL_RE.fullmatch(body):
-        r = parse_reasoning_tolerant(text)
-        return (bool(r.goal), bool(r.done or r.now),
-                [(t.subj, t.pred, t.obj) for t in r.triplets], r.malformed_triplets, len(r.logic),
-                sum(1 for li in r.logic if li.sym and li.nat),
-                [(st.index, st.depends_on) for st in r.steps], r.problems)
+        return tolerant_summary_py(text)
     mem: dict[str, str] = {}
     problems: list[str] = []
     triplets: list[tuple[str, str, str]] = []
@@ -122,6 +118,15 @@ def summarize_reasoning_py(text: str) -> ReasoningSummary:
     goal, done, now = mem.get("goal"), mem.get("done"), mem.get("now")
     return (bool(goal and goal.strip()), bool(done and done.strip() or now and now.strip()),
             triplets, malformed, n_items, both, steps, problems)
+
+
+def tolerant_summary_py(text: str) -> ReasoningSummary:
+    """The summary of a block that is not canonical, from the tolerant parser."""
+    r = parse_reasoning_tolerant(text)
+    return (bool(r.goal), bool(r.done or r.now),
+            [(t.subj, t.pred, t.obj) for t in r.triplets], r.malformed_triplets, len(r.logic),
+            sum(1 for li in r.logic if li.sym and li.nat),
+            [(st.index, st.depends_on) for st in r.steps], r.problems)
 
 
 def _rq(summaries: list[ReasoningSummary | None]) -> float:

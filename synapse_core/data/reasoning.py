@@ -36,7 +36,8 @@ _INT_RE = re.compile(r"-?\d+")
 _DEP_SPLIT = re.compile(r"[,\s;]+")
 
 
-def _short(text: str, n: int = 40) -> str:
+def short_text(text: str, n: int = 40) -> str:
+    """``text`` on one line (runs of whitespace as one space), cut to ``n`` characters."""
     text = " ".join(text.split())
     return text if len(text) <= n else text[: n - 1] + "…"
 
@@ -253,7 +254,7 @@ class _Extractor:
         bits = [el.text or ""] + [c.tail or "" for c in el]
         stray = "".join(bits).strip()
         if stray:
-            self.problem(f"stray text in <{el.tag}>: '{_short(stray)}'")
+            self.problem(f"stray text in <{el.tag}>: '{short_text(stray)}'")
 
     def _triplet(self, el: ET.Element, parent: str) -> None:
         self.tri_count += 1
@@ -301,13 +302,21 @@ def _number(text: str) -> int | None:
 
 
 def _add_step(out: Reasoning | _StepSink, idx_raw: str | None, dep_raw: str | None, text: str) -> None:
-    index = len(out.steps) + 1
+    index, deps = step_fields(len(out.steps), idx_raw, dep_raw, out.problems)
+    out.steps.append(ChainStep(index, deps, text))
+
+
+def step_fields(n_before: int, idx_raw: str | None, dep_raw: str | None,
+                problems: list[str]) -> tuple[int, tuple[int, ...]]:
+    """``(index, depends_on)`` of the step after ``n_before`` others, from its raw ``index``
+    and ``depends_on`` attributes; what cannot be read is appended to ``problems``."""
+    index = n_before + 1
     if idx_raw is None:
-        out.problems.append(f"step {index} has no index")
+        problems.append(f"step {index} has no index")
     elif (number := _number(idx_raw)) is not None:
         index = number
     else:
-        out.problems.append(f"step index {_clip(idx_raw)!r} is not a number")
+        problems.append(f"step index {_clip(idx_raw)!r} is not a number")
     deps: list[int] = []
     if dep_raw:
         for tok in [dep_raw] if dep_raw.isdecimal() else _DEP_SPLIT.split(dep_raw.strip()):
@@ -316,8 +325,8 @@ def _add_step(out: Reasoning | _StepSink, idx_raw: str | None, dep_raw: str | No
             if (number := _number(tok)) is not None:
                 deps.append(number)
             else:
-                out.problems.append(f"step {index}: depends_on {_clip(tok)!r} is not a number")
-    out.steps.append(ChainStep(index, tuple(deps), text))
+                problems.append(f"step {index}: depends_on {_clip(tok)!r} is not a number")
+    return index, tuple(deps)
 
 
 def split_inline_reasoning(content: str) -> tuple[str | None, str, list[str]]:

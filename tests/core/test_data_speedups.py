@@ -1,10 +1,11 @@
 """The compiled helpers (``synapse_core/data/_speedups.c``) give exactly what the Python code
 gives, and the package installs with them.
 
-* the canonical reasoning reader, on every block of the demo data and of the benchmark's rows,
-  and on thousands of fuzzed blocks (broken tags, odd attributes, Unicode spaces and digits):
-  where it answers, its answer equals ``summarize_reasoning_py``; where it declines (None) the
-  Python code reads the block;
+* the reasoning reader (canonical blocks in one pass, broken ones as the tolerant parser reads
+  them), on every block of the demo data and of the benchmark's rows, and on thousands of
+  fuzzed blocks (broken tags, odd attributes, Unicode spaces and digits): where it answers,
+  its answer equals ``summarize_reasoning_py``; where it declines (None) the Python code
+  reads the block;
 * ``any_in`` against Python's ``in`` on random bytes.
 """
 
@@ -154,7 +155,44 @@ def test_reader_equals_python_on_fuzzed_blocks() -> None:
     mutated = [_mutate(rng, b) for b in canonical for _ in range(2)]
     answered = _check(canonical)
     assert answered >= 0.6 * len(canonical)  # the rest hold step attributes it leaves to Python
-    assert _check(mutated) >= 0.1 * len(mutated)
+    assert _check(mutated) >= 0.5 * len(mutated)  # broken ones are read tolerantly
+
+
+_BROKEN = ["<", ">", "/>", "<step/>", "<tri>", "</kg>", "<subj>", "<sym>", "</logic>", "<reasoning>",
+           "</reasoning>", "<step index=\"1\" depends_on='2'>", "<goal/>", "<step index=1>",
+           "<step index=\"a b\" x='y'>", "<nat>", "</prop>", "<logic><prop>", "&amp;", "<unknown>",
+           "<goalx>", "< goal>", "</ goal>", "<step\nindex=\"3\"\n>", "<step index=\"1>",
+           "<prop><step index=\"2\">in prop</step></prop>", "text", "  ", "\u2003",
+           "<tri><subj>a</subj></tri>", "</tri>", "<step index= depends_on=\"2\">",
+           "<step index=  index=\" 3\">", "<step a=\"x\" b='y' c=z/>", "<mem><goal>g</goal>"]
+
+
+def _broken_block(rng: random.Random) -> str:
+    text = _random_block(rng)
+    for _ in range(rng.randint(1, 6)):
+        if rng.random() < 0.5:
+            at = rng.randint(0, len(text))
+            text = text[:at] + rng.choice(_BROKEN) + text[at:]
+        else:
+            text = _mutate(rng, text)
+    return text
+
+
+@needs_c
+def test_tolerant_reader_equals_python() -> None:
+    # the tolerant parser's tree, recoveries, problems (in order) and step attributes, on
+    # blocks broken every way the fuzzer knows, and on canonical ones
+    from synapse_core.data.fastrow import tolerant_summary_py
+
+    rng = random.Random(17)
+    texts = [_broken_block(rng) for _ in range(4000)] + [_random_block(rng) for _ in range(500)]
+    for text in texts:
+        got = sp.tolerant_summary(text)
+        assert got is not None and got == tolerant_summary_py(text), text
+    # nesting deeper than the compiled reader's stack, or a tag with over 1,000 attributes,
+    # is left to the Python code
+    assert sp.tolerant_summary("<reasoning>" * 300) is None
+    assert sp.tolerant_summary("<reasoning><chain><step" + " a=x" * 1500 + ">x</step>") is None
 
 
 @needs_c
