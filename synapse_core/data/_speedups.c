@@ -1054,7 +1054,29 @@ static inline int is_word(Py_UCS4 ch) { return ch == '_' || Py_UNICODE_ISALNUM(c
 typedef struct {
     Py_ssize_t at, end, attrs_a, attrs_b;
     int closing, tag, selfclose, too_deep;
+    /* positions from which tag_rest is known to fail (bit k - failed_base), so that a tag
+     * with many quoted values costs linear time where re backtracks exponentially */
+    unsigned char *failed;
+    Py_ssize_t failed_base;
 } Tok;
+
+static int known_failure(const Tok *t, Py_ssize_t k)
+{
+    Py_ssize_t i = k - t->failed_base;
+    return t->failed != NULL && (t->failed[i >> 3] >> (i & 7)) & 1;
+}
+
+static Py_ssize_t note_failure(const Cur *c, Tok *t, Py_ssize_t k)
+{
+    if (t->failed == NULL) {
+        t->failed = PyMem_Calloc((size_t)((c->end - t->failed_base) / 8 + 1), 1);
+        if (t->failed == NULL) /* no memory for the shortcut: search on without it */
+            return -1;
+    }
+    Py_ssize_t i = k - t->failed_base;
+    t->failed[i >> 3] |= (unsigned char)(1u << (i & 7));
+    return -1;
+}
 
 /* _TAG_RE's (?:\s+[\w-]+\s*=\s*(?:"[^"]*"|'[^']*'|[^\s>]*))*\s*(/?)> from k, with the
  * regex's backtracking order: one more attribute first (each value form in turn), then the end.
@@ -1066,6 +1088,8 @@ static Py_ssize_t tag_rest(const Cur *c, Py_ssize_t k, Tok *t, int depth)
         t->too_deep = 1;
         return -1;
     }
+    if (known_failure(t, k))
+        return -1;
     Py_ssize_t j = k;
     while (j < c->end && Py_UNICODE_ISSPACE(at(c, j)))
         j++;
@@ -1112,7 +1136,9 @@ static Py_ssize_t tag_rest(const Cur *c, Py_ssize_t k, Tok *t, int depth)
     if (t->selfclose && j + 1 < c->end && at(c, j + 1) == '>')
         return j + 2;
     t->selfclose = 0;
-    return j < c->end && at(c, j) == '>' ? j + 1 : -1;
+    if (j < c->end && at(c, j) == '>')
+        return j + 1;
+    return depth > 0 && !t->too_deep ? note_failure(c, t, k) : -1;
 }
 
 /* The next _TAG_RE match at or after pos (0: none). */
@@ -1137,8 +1163,11 @@ static int next_tag(const Cur *c, Py_ssize_t pos, Tok *t)
         }
         if (t->tag < 0)
             continue;
-        t->attrs_a = j;
+        t->attrs_a = t->failed_base = j;
+        t->failed = NULL;
         Py_ssize_t e = tag_rest(c, j, t, 0);
+        PyMem_Free(t->failed);
+        t->failed = NULL;
         if (t->too_deep)
             return 0;
         if (e < 0)

@@ -306,3 +306,20 @@ def test_conversation_quality_equals_python() -> None:
     assert sp.conversation_quality(["tool"], ["x"]) is None
     with pytest.raises(TypeError):
         sp.conversation_quality(["user"], [])
+
+
+@needs_c
+def test_tolerant_reader_is_linear_where_the_regex_backtracks() -> None:
+    # an unterminated tag with many quoted values: re tries every split (2^n), the compiled
+    # reader remembers where the rest of a tag cannot match
+    import time
+
+    from synapse_core.data.fastrow import tolerant_summary_py
+
+    small = "<reasoning><chain><step" + ' a="x"' * 12 + " <goal>x</goal></chain></reasoning>"
+    assert sp.tolerant_summary(small) == tolerant_summary_py(small)
+    huge = "<reasoning><chain><step" + ' a="x"' * 400 + " <goal>x</goal></chain></reasoning>"
+    t0 = time.perf_counter()
+    got = sp.tolerant_summary(huge)
+    assert time.perf_counter() - t0 < 5.0  # (2^400 steps without the memo)
+    assert got is not None and "<goal> outside <mem>" in got[7]
