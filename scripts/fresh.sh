@@ -12,8 +12,8 @@ PY=${PYTHON:-python3}
   || { echo "synapse-tui needs Python 3.11 or newer ($PY is $("$PY" -V 2>&1))" >&2; exit 1; }
 [ -x .venv/bin/python ] || "$PY" -m venv .venv
 stamp=.venv/.synapse-lock.sha256
-# (setup.py and the C source too: `pip install -e .` compiles synapse_core/data/_speedups.c)
-want=$(cat requirements.lock pyproject.toml setup.py synapse_core/data/*.c | sha256sum | cut -d' ' -f1)
+# (setup.py and the C source too: `pip install -e .` compiles synapse_core/data/csrc/)
+want=$(cat requirements.lock pyproject.toml setup.py synapse_core/data/csrc/* | sha256sum | cut -d' ' -f1)
 if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
   echo "Installing dependencies (first time: llama-cpp-python compiles llama.cpp, ~10 min on 2 cores)..." >&2
   .venv/bin/python -m pip install -q --upgrade pip

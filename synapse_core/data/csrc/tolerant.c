@@ -1,0 +1,516 @@
+/* The tolerant reading of a broken block, as reasoning.parse_reasoning_tolerant reads it:
+ * the same tree (ElementTree's text and tails), recoveries and problems, in the same order;
+ * then fastrow.tolerant_summary_py's summary of it. */
+#include "tags.h"
+
+/* The tree: nodes in document order, each with its text and its tail as lists of spans. */
+typedef struct {
+    int tag, parent, first, last, next;
+    int text, tail; /* first span, -1: none */
+    Py_ssize_t attrs_a, attrs_b;
+} Node;
+typedef struct {
+    Py_ssize_t a, b;
+    int next;
+} Span;
+
+typedef struct {
+    Cur c;
+    Node *nodes;
+    Span *spans;
+    int n_nodes, cap_nodes, n_spans, cap_spans;
+    int target, target_tail, last_span; /* where text goes now (ElementTree's TreeBuilder) */
+    PyObject *problems;
+} Tree;
+
+static int tree_grow(Tree *t)
+{
+    if (t->n_nodes == t->cap_nodes) {
+        int cap = t->cap_nodes ? 2 * t->cap_nodes : 32;
+        Node *n = PyMem_Realloc(t->nodes, sizeof(Node) * (size_t)cap);
+        if (n == NULL)
+            return -1;
+        t->nodes = n;
+        t->cap_nodes = cap;
+    }
+    if (t->n_spans + 1 >= t->cap_spans) {
+        int cap = t->cap_spans ? 2 * t->cap_spans : 64;
+        Span *s = PyMem_Realloc(t->spans, sizeof(Span) * (size_t)cap);
+        if (s == NULL)
+            return -1;
+        t->spans = s;
+        t->cap_spans = cap;
+    }
+    return 0;
+}
+
+static int tree_data(Tree *t, Py_ssize_t a, Py_ssize_t b)
+{
+    if (b <= a)
+        return 0;
+    if (tree_grow(t) < 0)
+        return -1;
+    Span *s = &t->spans[t->n_spans];
+    s->a = a;
+    s->b = b;
+    s->next = -1;
+    int *head = t->target_tail ? &t->nodes[t->target].tail : &t->nodes[t->target].text;
+    if (*head < 0)
+        *head = t->n_spans;
+    else
+        t->spans[t->last_span].next = t->n_spans;
+    t->last_span = t->n_spans++;
+    return 0;
+}
+
+static int tree_start(Tree *t, int parent, int tag, Py_ssize_t attrs_a, Py_ssize_t attrs_b)
+{
+    if (tree_grow(t) < 0)
+        return -1;
+    int i = t->n_nodes++;
+    Node *n = &t->nodes[i];
+    n->tag = tag;
+    n->parent = parent;
+    n->first = n->last = n->next = n->text = n->tail = -1;
+    n->attrs_a = attrs_a;
+    n->attrs_b = attrs_b;
+    if (parent >= 0) {
+        Node *p = &t->nodes[parent];
+        if (p->last >= 0)
+            t->nodes[p->last].next = i;
+        else
+            p->first = i;
+        p->last = i;
+    }
+    t->target = i;
+    t->target_tail = 0;
+    return i;
+}
+
+static void tree_end(Tree *t, int node)
+{
+    t->target = node;
+    t->target_tail = 1;
+}
+
+/* reasoning._tolerant_tree over c[pos:end]: 0 built, -1 error. */
+static int build_tree(Tree *t)
+{
+    Cur *c = &t->c;
+    int stack[256], depth = 0, first = 1, root_closed = 0;
+    Py_ssize_t pos = c->pos, start = c->pos;
+    if (tree_start(t, -1, T_REASONING, 0, 0) < 0)
+        return -1;
+    stack[depth++] = 0;
+    Tok k;
+    k.too_deep = 0;
+    while (sp_next_tag(c, pos, &k)) {
+        if (tree_data(t, pos, k.at) < 0)
+            return -1;
+        pos = k.end;
+        if (first && !k.closing && k.tag == T_REASONING && k.at == start) {
+            first = 0;
+            continue;
+        }
+        first = 0;
+        const char *name = TAGS[k.tag];
+        if (k.closing) {
+            int d = depth - 1;
+            while (d >= 0 && t->nodes[stack[d]].tag != k.tag)
+                d--;
+            if (d < 0) {
+                if (problem(t->problems, PyUnicode_FromFormat("stray </%s> ignored", name)) < 0)
+                    return -1;
+                continue;
+            }
+            while (t->nodes[stack[depth - 1]].tag != k.tag) {
+                if (problem(t->problems, PyUnicode_FromFormat(
+                        "unclosed <%s> closed by </%s>", TAGS[t->nodes[stack[depth - 1]].tag],
+                        name)) < 0)
+                    return -1;
+                tree_end(t, stack[--depth]);
+            }
+            if (k.tag == T_REASONING && depth == 1) {
+                root_closed = 1;
+                continue;
+            }
+            tree_end(t, stack[--depth]);
+            continue;
+        }
+        if (BIT(t->nodes[stack[depth - 1]].tag) & LEAF_TAGS) {
+            if (problem(t->problems, PyUnicode_FromFormat(
+                    "unclosed <%s> closed by <%s>", TAGS[t->nodes[stack[depth - 1]].tag],
+                    name)) < 0)
+                return -1;
+            tree_end(t, stack[--depth]);
+        }
+        if (BIT(k.tag) & REOPEN_TAGS) {
+            int d = depth - 1;
+            while (d >= 0 && t->nodes[stack[d]].tag != k.tag)
+                d--;
+            if (d >= 0) {
+                while (t->nodes[stack[depth - 1]].tag != k.tag) {
+                    if (problem(t->problems, PyUnicode_FromFormat(
+                            "unclosed <%s> closed by <%s>",
+                            TAGS[t->nodes[stack[depth - 1]].tag], name)) < 0)
+                        return -1;
+                    tree_end(t, stack[--depth]);
+                }
+                if (problem(t->problems, PyUnicode_FromFormat(
+                        "unclosed <%s> closed by the next <%s>", name, name)) < 0)
+                    return -1;
+                tree_end(t, stack[--depth]);
+            }
+        }
+        int node = tree_start(t, stack[depth - 1], k.tag, k.attrs_a, k.attrs_b);
+        if (node < 0)
+            return -1;
+        if (k.selfclose)
+            tree_end(t, node);
+        else if (depth == (int)(sizeof stack / sizeof *stack))
+            return 1; /* nested deeper than any real block: for the Python code */
+        else
+            stack[depth++] = node;
+    }
+    if (k.too_deep)
+        return 1;
+    if (tree_data(t, pos, c->end) < 0)
+        return -1;
+    while (depth > 1) {
+        if (problem(t->problems, PyUnicode_FromFormat(
+                "unclosed <%s>", TAGS[t->nodes[stack[depth - 1]].tag])) < 0)
+            return -1;
+        depth--;
+    }
+    if (!root_closed &&
+        problem(t->problems, PyUnicode_FromString("unclosed <reasoning>")) < 0)
+        return -1;
+    return 0;
+}
+
+/* "".join of a span list, then .strip() */
+static PyObject *spans_text(Tree *t, int first, int also_tails_of)
+{
+    PyObject *parts = PyList_New(0);
+    if (parts == NULL)
+        return NULL;
+    for (int i = first; i >= 0; i = t->spans[i].next) {
+        PyObject *s = PyUnicode_Substring(t->c.s, t->spans[i].a, t->spans[i].b);
+        if (s == NULL || PyList_Append(parts, s) < 0) {
+            Py_XDECREF(s);
+            Py_DECREF(parts);
+            return NULL;
+        }
+        Py_DECREF(s);
+    }
+    if (also_tails_of >= 0)
+        for (int ch = t->nodes[also_tails_of].first; ch >= 0; ch = t->nodes[ch].next)
+            for (int i = t->nodes[ch].tail; i >= 0; i = t->spans[i].next) {
+                PyObject *s = PyUnicode_Substring(t->c.s, t->spans[i].a, t->spans[i].b);
+                if (s == NULL || PyList_Append(parts, s) < 0) {
+                    Py_XDECREF(s);
+                    Py_DECREF(parts);
+                    return NULL;
+                }
+                Py_DECREF(s);
+            }
+    PyObject *empty = PyUnicode_New(0, 0);
+    PyObject *joined = empty ? PyUnicode_Join(empty, parts) : NULL;
+    Py_XDECREF(empty);
+    Py_DECREF(parts);
+    if (joined == NULL)
+        return NULL;
+    PyObject *out = PyObject_CallMethod(joined, "strip", NULL);
+    Py_DECREF(joined);
+    if (out != NULL && PyUnicode_CheckExact(out))
+        PyUnicode_InternInPlace(&out);
+    return out;
+}
+
+/* A leaf's text (no children: an opening tag always closes an open leaf) has a non-space. */
+static int spans_nonblank(Tree *t, int first)
+{
+    for (int i = first; i >= 0; i = t->spans[i].next)
+        if (nonblank(&t->c, t->spans[i].a, t->spans[i].b))
+            return 1;
+    return 0;
+}
+
+static PyObject *REASONING_MODULE; /* synapse_core.data.reasoning, for the rare cases */
+
+static PyObject *reasoning_helper(const char *name)
+{
+    if (REASONING_MODULE == NULL) {
+        REASONING_MODULE = PyImport_ImportModule("synapse_core.data.reasoning");
+        if (REASONING_MODULE == NULL)
+            return NULL;
+    }
+    return PyObject_GetAttrString(REASONING_MODULE, name);
+}
+
+/* The value of attribute name in node's attributes, as reasoning._ATTR_RE's finditer and the
+ * dict built from it read them (the last one wins): a new str, or NULL with no error if absent. */
+static PyObject *attr_of(Tree *t, int node, const char *name)
+{
+    const Cur *c = &t->c;
+    Py_ssize_t p = t->nodes[node].attrs_a, end = t->nodes[node].attrs_b, va = -1, vb = -1;
+    Py_ssize_t len = (Py_ssize_t)strlen(name);
+    while (p < end) {
+        if (!(is_word(at(c, p)) || at(c, p) == '-')) {
+            p++;
+            continue;
+        }
+        Py_ssize_t n = p;
+        while (n < end && (is_word(at(c, n)) || at(c, n) == '-'))
+            n++;
+        Py_ssize_t e = n;
+        while (e < end && Py_UNICODE_ISSPACE(at(c, e)))
+            e++;
+        if (!(e < end && at(c, e) == '=')) {
+            p = n; /* no suffix of the name matches either */
+            continue;
+        }
+        e++;
+        while (e < end && Py_UNICODE_ISSPACE(at(c, e)))
+            e++;
+        Py_ssize_t a = e, b;
+        Py_UCS4 q = e < end ? at(c, e) : 0;
+        Py_ssize_t f = e + 1;
+        if (q == '"' || q == '\'') {
+            while (f < end && at(c, f) != q)
+                f++;
+        }
+        if ((q == '"' || q == '\'') && f < end) {
+            a = e + 1;
+            b = f;
+            e = f + 1;
+        } else {
+            while (e < end && !Py_UNICODE_ISSPACE(at(c, e)) && at(c, e) != '>')
+                e++;
+            b = e;
+        }
+        int same = n - p == len;
+        for (Py_ssize_t i = 0; same && i < len; i++)
+            same = at(c, p + i) == (Py_UCS4)(unsigned char)name[i];
+        if (same) {
+            va = a;
+            vb = b;
+        }
+        p = e;
+    }
+    return va < 0 ? NULL : PyUnicode_Substring(c->s, va, vb);
+}
+
+typedef struct {
+    Tree *t;
+    int n_tri, goal_set, done_set, now_set, goal, done, now;
+    int mem_seen[T_N];
+    long n_items, both;
+    PyObject *triplets, *malformed, *steps;
+} Walk;
+
+static int add_step_tolerant(Walk *w, int node)
+{
+    Tree *t = w->t;
+    PyObject *idx = attr_of(t, node, "index"), *dep = NULL;
+    if (idx == NULL && PyErr_Occurred())
+        return -1;
+    dep = attr_of(t, node, "depends_on");
+    if (dep == NULL && PyErr_Occurred()) {
+        Py_XDECREF(idx);
+        return -1;
+    }
+    PyObject *fields = NULL, *fn = reasoning_helper("step_fields");
+    if (fn != NULL)
+        fields = PyObject_CallFunction(fn, "nOOO", PyList_GET_SIZE(w->steps),
+                                       idx ? idx : Py_None, dep ? dep : Py_None, t->problems);
+    Py_XDECREF(fn);
+    Py_XDECREF(idx);
+    Py_XDECREF(dep);
+    if (fields == NULL)
+        return -1;
+    int rc = PyList_Append(w->steps, fields);
+    Py_DECREF(fields);
+    return rc;
+}
+
+static int walk(Walk *w, int node, int parent_tag)
+{
+    Tree *t = w->t;
+    Node *n = &t->nodes[node];
+    int tag = n->tag;
+    if (EXPECTED[tag] >= 0 && parent_tag != EXPECTED[tag] && tag != T_TRI &&
+        problem(t->problems, PyUnicode_FromFormat("<%s> outside <%s>", TAGS[tag],
+                                                  TAGS[(int)EXPECTED[tag]])) < 0)
+        return -1;
+    if (BIT(tag) & CONTAINER_TAGS) {
+        int stray = spans_nonblank(t, n->text);
+        for (int ch = n->first; ch >= 0 && !stray; ch = t->nodes[ch].next)
+            stray = spans_nonblank(t, t->nodes[ch].tail);
+        if (stray) {
+            PyObject *text = spans_text(t, n->text, node), *fn = reasoning_helper("short_text");
+            PyObject *shown = text && fn ? PyObject_CallOneArg(fn, text) : NULL;
+            Py_XDECREF(text);
+            Py_XDECREF(fn);
+            if (shown == NULL ||
+                problem(t->problems, PyUnicode_FromFormat("stray text in <%s>: '%U'", TAGS[tag],
+                                                          shown)) < 0) {
+                Py_XDECREF(shown);
+                return -1;
+            }
+            Py_DECREF(shown);
+        }
+        for (int ch = n->first; ch >= 0; ch = t->nodes[ch].next)
+            if (walk(w, ch, tag) < 0)
+                return -1;
+        return 0;
+    }
+    switch (tag) {
+    case T_GOAL: case T_SUBGOAL: case T_CTX: case T_DONE: case T_NOW:
+        if (w->mem_seen[tag] &&
+            problem(t->problems, PyUnicode_FromFormat("repeated <%s>", TAGS[tag])) < 0)
+            return -1;
+        w->mem_seen[tag] = 1;
+        if (tag == T_GOAL)
+            w->goal = spans_nonblank(t, n->text);
+        else if (tag == T_DONE)
+            w->done = spans_nonblank(t, n->text);
+        else if (tag == T_NOW)
+            w->now = spans_nonblank(t, n->text);
+        return 0;
+    case T_TRI: {
+        int k = ++w->n_tri;
+        int part[3] = {-1, -1, -1}; /* the last subj, pred, obj child */
+        for (int ch = n->first; ch >= 0; ch = t->nodes[ch].next) {
+            int ct = t->nodes[ch].tag;
+            if (ct == T_SUBJ || ct == T_PRED || ct == T_OBJ)
+                part[ct - T_SUBJ] = ch;
+        }
+        PyObject *desc = NULL;
+        if (parent_tag != T_KG)
+            desc = PyUnicode_FromFormat("triplet %d outside <kg>", k);
+        else {
+            PyObject *v[3] = {NULL, NULL, NULL};
+            int empty[3], n_empty = 0;
+            for (int i = 0; i < 3; i++) {
+                v[i] = part[i] >= 0 ? spans_text(t, t->nodes[part[i]].text, -1)
+                                    : PyUnicode_New(0, 0);
+                if (v[i] == NULL) {
+                    Py_XDECREF(v[0]);
+                    Py_XDECREF(v[1]);
+                    return -1;
+                }
+                empty[i] = PyUnicode_GET_LENGTH(v[i]) == 0;
+                n_empty += empty[i];
+            }
+            if (n_empty == 0) {
+                PyObject *tri = PyTuple_Pack(3, v[0], v[1], v[2]);
+                for (int i = 0; i < 3; i++)
+                    Py_DECREF(v[i]);
+                int rc = tri == NULL ? -1 : PyList_Append(w->triplets, tri);
+                Py_XDECREF(tri);
+                return rc;
+            }
+            for (int i = 0; i < 3; i++)
+                Py_DECREF(v[i]);
+            char missing[32] = "";
+            static const char *const PARTS[3] = {"subj", "pred", "obj"};
+            for (int i = 0; i < 3; i++)
+                if (empty[i]) {
+                    if (missing[0])
+                        strcat(missing, "/");
+                    strcat(missing, PARTS[i]);
+                }
+            desc = n_empty == 3 ? PyUnicode_FromFormat("triplet %d is empty", k)
+                                : PyUnicode_FromFormat("triplet %d lacks %s", k, missing);
+        }
+        if (desc == NULL || PyList_Append(w->malformed, desc) < 0 ||
+            PyList_Append(t->problems, desc) < 0) {
+            Py_XDECREF(desc);
+            return -1;
+        }
+        Py_DECREF(desc);
+        return 0;
+    }
+    case T_STEP:
+        return add_step_tolerant(w, node);
+    default:
+        break;
+    }
+    if (BIT(tag) & LOGIC_TAGS) {
+        int sym = -1, nat = -1; /* el.find(): the first such child */
+        for (int ch = n->first; ch >= 0; ch = t->nodes[ch].next) {
+            if (t->nodes[ch].tag == T_SYM && sym < 0)
+                sym = ch;
+            if (t->nodes[ch].tag == T_NAT && nat < 0)
+                nat = ch;
+        }
+        w->n_items++;
+        w->both += sym >= 0 && nat >= 0 && spans_nonblank(t, t->nodes[sym].text) &&
+                   spans_nonblank(t, t->nodes[nat].text);
+        return 0;
+    }
+    if (BIT(tag) & EXTRA_TAGS)
+        return 0;
+    return problem(t->problems, PyUnicode_FromFormat("stray <%s> inside <%s>", TAGS[tag],
+                                                     TAGS[parent_tag]));
+}
+
+/* fastrow.tolerant_summary_py(text[pos:end]): the tolerant reading of a block; None where the
+ * Python code must read it (nesting deeper than 256, a tag with over 1,000 attributes). */
+PyObject *sp_tolerant_of(PyObject *arg, Py_ssize_t pos, Py_ssize_t end)
+{
+    Cur c = {arg, PyUnicode_KIND(arg), PyUnicode_DATA(arg), pos, end};
+    skip_ws(&c); /* text.strip() */
+    while (c.end > c.pos && Py_UNICODE_ISSPACE(at(&c, c.end - 1)))
+        c.end--;
+    PyObject *wrapped = NULL;
+    if (!lit(&c, "<reasoning")) { /* read as f"<reasoning>{body}</reasoning>" */
+        PyObject *body = PyUnicode_Substring(arg, c.pos, c.end);
+        wrapped = body ? PyUnicode_FromFormat("<reasoning>%U</reasoning>", body) : NULL;
+        Py_XDECREF(body);
+        if (wrapped == NULL)
+            return NULL;
+        c = (Cur){wrapped, PyUnicode_KIND(wrapped), PyUnicode_DATA(wrapped), 0,
+                  PyUnicode_GET_LENGTH(wrapped)};
+    } else
+        c.pos -= 10; /* back to the "<" */
+    Tree t;
+    memset(&t, 0, sizeof t);
+    t.c = c;
+    Walk w;
+    memset(&w, 0, sizeof w);
+    w.t = &t;
+    PyObject *out = NULL;
+    t.problems = PyList_New(0);
+    w.triplets = PyList_New(0);
+    w.malformed = PyList_New(0);
+    w.steps = PyList_New(0);
+    if (t.problems && w.triplets && w.malformed && w.steps) {
+        int rc = build_tree(&t);
+        if (rc > 0)
+            out = Py_NewRef(Py_None);
+        else if (rc == 0 && walk(&w, 0, -1) == 0)
+            out = Py_BuildValue("(OOOOllOO)", w.goal ? Py_True : Py_False,
+                                w.done || w.now ? Py_True : Py_False, w.triplets, w.malformed,
+                                w.n_items, w.both, w.steps, t.problems);
+    }
+    Py_XDECREF(t.problems);
+    Py_XDECREF(w.triplets);
+    Py_XDECREF(w.malformed);
+    Py_XDECREF(w.steps);
+    PyMem_Free(t.nodes);
+    PyMem_Free(t.spans);
+    Py_XDECREF(wrapped);
+    return out;
+}
+
+PyObject *sp_tolerant_summary(PyObject *self, PyObject *arg)
+{
+    (void)self;
+    if (!PyUnicode_Check(arg)) {
+        PyErr_SetString(PyExc_TypeError, "tolerant_summary() takes a str");
+        return NULL;
+    }
+    return sp_tolerant_of(arg, 0, PyUnicode_GET_LENGTH(arg));
+}
