@@ -1,4 +1,4 @@
-"""The optional compiled helpers (``_speedups``, built from ``_speedups.c`` at install).
+"""The optional compiled helpers (``_speedups``, built from ``csrc/*.c`` at install).
 
 ``speedups`` is the module, or None where it was not built (no C compiler at install) or
 ``SYNAPSE_PURE_PYTHON=1`` is set: the loader then runs its Python code alone, with the same

@@ -1,4 +1,4 @@
-"""The compiled helpers (``synapse_core/data/_speedups.c``) give exactly what the Python code
+"""The compiled helpers (``synapse_core/data/csrc/``) give exactly what the Python code
 gives, and the package installs with them.
 
 * the reasoning reader (canonical blocks in one pass, broken ones as the tolerant parser reads
