@@ -233,7 +233,7 @@ class _Workers:
     def __init__(self, ctx: Any, workers: int, config: Any, path: str, with_reasons: bool):
         self.conns: list[Any] = []
         self.procs: list[Any] = []
-        with _bare_main():
+        with _bare_main(), _stderr_with_fd():
             for _ in range(workers):
                 ours, theirs = ctx.Pipe()
                 proc = ctx.Process(target=_worker_main, daemon=True,
@@ -392,3 +392,27 @@ def _bare_main() -> Iterator[None]:
             yield
         finally:
             sys.modules["__main__"] = real
+
+
+@contextmanager
+def _stderr_with_fd() -> Iterator[None]:
+    """Start workers with a ``sys.stderr`` that has a file descriptor.
+
+    ``spawn`` starts multiprocessing's resource tracker, which hands ``sys.stderr.fileno()`` to
+    its process; in the TUI, Textual captures stderr with an object whose ``fileno()`` is -1,
+    and starting a worker failed with "bad value(s) in fds_to_keep". Where stderr has no
+    descriptor, the tracker gets the null device while the workers start."""
+    try:
+        usable = sys.stderr is not None and sys.stderr.fileno() >= 0
+    except (AttributeError, OSError, ValueError):  # no fileno(), or a closed stream
+        usable = False
+    if usable:
+        yield
+        return
+    real = sys.stderr
+    with open(os.devnull, "w", encoding="utf-8") as null:
+        sys.stderr = null
+        try:
+            yield
+        finally:
+            sys.stderr = real

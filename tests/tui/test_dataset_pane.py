@@ -171,3 +171,33 @@ async def test_reload_reads_the_file_again(run_config: RunConfig) -> None:
         await pilot.press("R")
         pane = await _loaded(app, pilot)
         assert len(pane.table) == 31 and pane.bad_count == 1
+
+
+async def test_a_large_file_is_scored_by_worker_processes_inside_the_app(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # a file of PARALLEL_MIN_ROWS rows or more is scored by worker processes, spawned from the
+    # loader's thread while Textual captures stderr (its fileno() is -1: starting them once
+    # failed with "bad value(s) in fds_to_keep")
+    from synapse_core.data import parallel
+    from synapse_core.data.load import PARALLEL_MIN_ROWS
+
+    started: list[int] = []
+    real_init = parallel._Workers.__init__
+
+    def counting_init(self, ctx, workers, *args, **kwargs) -> None:
+        started.append(workers)
+        real_init(self, ctx, workers, *args, **kwargs)
+
+    monkeypatch.setattr(parallel._Workers, "__init__", counting_init)
+    monkeypatch.setattr(parallel, "default_workers", lambda: 2)
+    rows = _rows()  # 30 good rows and one broken line
+    copies = PARALLEL_MIN_ROWS // len(rows) + 1
+    data = tmp_path / "big.jsonl"
+    data.write_text("\n".join(rows * copies) + "\n", encoding="utf-8")
+    config = config_from_dict({"data": {"path": str(data)}})
+    app = PaneApp(config)
+    async with app.run_test(size=(120, 40)) as pilot:
+        pane = await _loaded(app, pilot)
+        assert len(pane.table) == 30 * copies
+        assert pane.bad_count == copies
+    assert started == [2]
