@@ -54,6 +54,10 @@ KILL_GRACE_S = 10.0
 """Seconds between SIGTERM and SIGKILL."""
 
 
+DDP_UNSLOTH_ENV = ("UNSLOTH_TORCH_VARLEN", "0")
+"""Set for the ranks of a multi-GPU run unless the user set it (see ``_environment``)."""
+
+
 @dataclass(frozen=True)
 class LaunchPlan:
     """How many ranks, on what. ``cuda_visible`` is CUDA_VISIBLE_DEVICES for the ranks."""
@@ -194,6 +198,14 @@ class Supervisor:
         env.setdefault("TOKENIZERS_PARALLELISM", "false")
         if plan.cuda_visible is not None:
             env["CUDA_VISIBLE_DEVICES"] = plan.cuda_visible
+        if plan.device == "cuda" and plan.nproc > 1 and DDP_UNSLOTH_ENV[0] not in env:
+            # Unsloth 2026.10.9 probes torch's varlen attention with a real backward while it
+            # compiles its first decoder block; under DDP that backward waits on the autograd
+            # thread the compile blocks, and every rank hangs at 0% (seen on 2 x H200). Without
+            # the varlen path a packed row takes SDPA over its block mask.
+            env[DDP_UNSLOTH_ENV[0]] = DDP_UNSLOTH_ENV[1]
+            self.engine.log(f"{DDP_UNSLOTH_ENV[0]}={DDP_UNSLOTH_ENV[1]} for the DDP ranks "
+                            "(Unsloth's varlen-attention probe deadlocks under DDP)")
         # the ranks import synapse_core from where this process did (a checkout or a wheel)
         root = str(Path(__file__).resolve().parents[2])
         env["PYTHONPATH"] = os.pathsep.join([root, *filter(None, [env.get("PYTHONPATH")])])

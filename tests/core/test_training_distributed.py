@@ -367,3 +367,21 @@ def test_events_cross_processes_as_dicts():
                             traceback="...", run_dir="r", step=4)
     for event in (sample, step, failed):
         assert event_from_dict(json.loads(json.dumps(event.to_dict()))) == event
+
+
+def test_ddp_ranks_run_without_unsloths_varlen_probe(tmp_path, monkeypatch):
+    # Unsloth's varlen-attention probe deadlocked every rank under DDP on 2 x H200; the
+    # supervisor turns that path off for multi-GPU ranks (saying so), unless the user chose
+    from synapse_core.training.distributed import DDP_UNSLOTH_ENV, LaunchPlan, Supervisor
+
+    name, value = DDP_UNSLOTH_ENV
+    monkeypatch.delenv(name, raising=False)
+    sink = ListSink()
+    engine = Engine(RunConfig(), sink, run_dir=tmp_path / "run", rows=sft_rows())
+    sup = Supervisor(engine)
+    assert sup._environment(LaunchPlan("cuda", 2, "0,1", (0, 1)))[name] == value
+    assert any(name in getattr(e, "message", "") for e in sink.events)
+    assert name not in sup._environment(LaunchPlan("cuda", 1, "0", (0,)))
+    assert name not in sup._environment(LaunchPlan("cpu", 2, ""))
+    monkeypatch.setenv(name, "1")
+    assert sup._environment(LaunchPlan("cuda", 2, "0,1", (0, 1)))[name] == "1"
