@@ -39,15 +39,15 @@ static const signed char EXPECTED[T_N] = {
 /* One match of reasoning._TAG_RE. */
 typedef struct {
     Py_ssize_t at, end, attrs_a, attrs_b;
-    int closing, tag, selfclose, too_deep;
-    /* positions from which tag_rest is known to fail (bit k - failed_base), so that a tag
-     * with many quoted values costs linear time where re backtracks exponentially */
+    int closing, tag, selfclose;
+    /* positions (bit k - failed_base) from which the rest of a tag cannot match, for the
+     * whole block: the caller allocates it, one bit a character, zeroed */
     unsigned char *failed;
     Py_ssize_t failed_base;
 } Tok;
 
-/* The next match of reasoning._TAG_RE in c at or after pos: 1 found, 0 none (or a tag with
- * over 1,000 attributes: then too_deep is set). */
+/* The next match of reasoning._TAG_RE in c at or after pos: 1 found, 0 none, -1 out of
+ * memory (the error is set). */
 int sp_next_tag(const Cur *c, Py_ssize_t pos, Tok *t);
 
 #endif

@@ -93,18 +93,18 @@ static void tree_end(Tree *t, int node)
     t->target_tail = 1;
 }
 
-/* reasoning._tolerant_tree over c[pos:end]: 0 built, -1 error. */
-static int build_tree(Tree *t)
+/* reasoning._tolerant_tree over c[pos:end] with the tokenizer k: 0 built, 1 for the Python
+ * code (nested deeper than 256), -1 error. */
+static int build_tree_with(Tree *t, Tok *tok)
 {
     Cur *c = &t->c;
-    int stack[256], depth = 0, first = 1, root_closed = 0;
+    int stack[256], depth = 0, first = 1, root_closed = 0, found;
     Py_ssize_t pos = c->pos, start = c->pos;
     if (tree_start(t, -1, T_REASONING, 0, 0) < 0)
         return -1;
     stack[depth++] = 0;
-    Tok k;
-    k.too_deep = 0;
-    while (sp_next_tag(c, pos, &k)) {
+    Tok k = *tok;
+    while ((found = sp_next_tag(c, pos, &k)) > 0) {
         if (tree_data(t, pos, k.at) < 0)
             return -1;
         pos = k.end;
@@ -172,8 +172,8 @@ static int build_tree(Tree *t)
         else
             stack[depth++] = node;
     }
-    if (k.too_deep)
-        return 1;
+    if (found < 0)
+        return -1;
     if (tree_data(t, pos, c->end) < 0)
         return -1;
     while (depth > 1) {
@@ -186,6 +186,22 @@ static int build_tree(Tree *t)
         problem(t->problems, PyUnicode_FromString("unclosed <reasoning>")) < 0)
         return -1;
     return 0;
+}
+
+/* build_tree_with, with the tokenizer's memo of failed positions for the whole block. */
+static int build_tree(Tree *t)
+{
+    Tok k;
+    memset(&k, 0, sizeof k);
+    k.failed_base = t->c.pos;
+    k.failed = PyMem_Calloc((size_t)((t->c.end - t->c.pos) / 8 + 1), 1);
+    if (k.failed == NULL) {
+        PyErr_NoMemory();
+        return -1;
+    }
+    int rc = build_tree_with(t, &k);
+    PyMem_Free(k.failed);
+    return rc;
 }
 
 /* "".join of a span list, then .strip() */
@@ -457,7 +473,7 @@ static int walk(Walk *w, int node, int parent_tag)
 }
 
 /* fastrow.tolerant_summary_py(text[pos:end]): the tolerant reading of a block; None where the
- * Python code must read it (nesting deeper than 256, a tag with over 1,000 attributes). */
+ * Python code must read it (nesting deeper than 256). */
 PyObject *sp_tolerant_of(PyObject *arg, Py_ssize_t pos, Py_ssize_t end)
 {
     Cur c = {arg, PyUnicode_KIND(arg), PyUnicode_DATA(arg), pos, end};
