@@ -125,7 +125,10 @@ def parse_line_summary(data: bytes, line: int, path: str, config: Any, matcher: 
         except (ValueError, RecursionError, StopIteration):  # parse_line words the reason
             obj = _INVALID
         if obj is not _INVALID:
-            s = summarize(obj, config, matcher, content_hash(data.strip()))
+            try:
+                s = summarize(obj, config, matcher, content_hash(data.strip()))
+            except RecursionError:  # parse_line names the field
+                s = None
             if s is not None:
                 return s
     from synapse_core.data.load import parse_line  # (load imports this module)

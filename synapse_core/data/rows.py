@@ -45,7 +45,9 @@ def detect_shape(obj: dict[str, Any]) -> str:
     raise RowError("no conversations, messages, prompt+completion or text field")
 
 
-def _assistant(content: str, reasoning_text: Any, where: str) -> Message:
+def _assistant(content: str, reasoning_text: Any, where: str, text_where: str = "") -> Message:
+    """The assistant message of ``content`` (its reply) and ``reasoning_text`` (the message's
+    own reasoning field, or None); ``where``/``text_where`` name them in errors."""
     problems: list[str] = []
     if reasoning_text is not None:
         if not isinstance(reasoning_text, str):
@@ -59,7 +61,11 @@ def _assistant(content: str, reasoning_text: Any, where: str) -> Message:
         block, answer, problems = split_inline_reasoning(content)
     if block is None or not block.strip():
         return Message("assistant", answer, None)
-    r = parse_reasoning(block)
+    try:
+        r = parse_reasoning(block)
+    except RecursionError:  # (thousands of nested tags: a reader's stack is not that deep)
+        field = f"{where}.reasoning" if reasoning_text is not None else text_where or where
+        raise RowError(f"{field}: <reasoning> block nested too deeply to read") from None
     if problems:  # the split already explained the missing </reasoning>
         r.problems[:] = problems + [p for p in r.problems if p != "unclosed <reasoning>"]
     return Message("assistant", answer, r)
@@ -102,7 +108,7 @@ def _messages_list(items: Any, field: str, sharegpt: bool) -> list[Message]:
             raise RowError(f"{where}.{text_key}: missing")
         content = _text(m[text_key], f"{where}.{text_key}")
         if role == "assistant":
-            out.append(_assistant(content, m.get("reasoning"), where))
+            out.append(_assistant(content, m.get("reasoning"), where, f"{where}.{text_key}"))
         else:
             out.append(Message(role, content, None))
     return out

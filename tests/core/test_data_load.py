@@ -144,3 +144,19 @@ def test_byte_order_mark_and_crlf(tmp_path: Path) -> None:
     p.write_bytes(b'\xef\xbb\xbf{"text": "one."}\r\n{"text": "two."}\r\n')
     out = rows(p)
     assert [r.messages[0].content for r in out] == ["one.", "two."]
+
+
+def test_a_block_nested_thousands_deep_is_a_bad_line_not_a_failed_load(tmp_path: Path) -> None:
+    deep = "<reasoning>" * 3000
+    rows = [{"messages": [{"role": "user", "content": "q"},
+                          {"role": "assistant", "content": "a", "reasoning": deep}]},
+            {"text": deep + " answer"},
+            {"text": "fine"}]
+    path = tmp_path / "deep.jsonl"
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+    for workers in (1, 2):
+        items = list(iter_rows(path, RunConfig(), workers=workers))
+        assert [str(i) for i in items if isinstance(i, BadLine)] == [
+            f"{path}:1: messages[1].reasoning: <reasoning> block nested too deeply to read",
+            f"{path}:2: text: <reasoning> block nested too deeply to read"]
+        assert [r.line for r in items if not isinstance(r, BadLine)] == [3]
