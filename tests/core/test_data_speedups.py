@@ -330,3 +330,21 @@ def test_tolerant_reader_is_linear_where_the_regex_backtracks() -> None:
     assert got is not None and "<goal> outside <mem>" in got[7]
     assert long is not None and long[7][0] == "unclosed <reasoning>"
     assert long[7][1].startswith("stray text in <reasoning>: '<kg a=<kg a=")
+
+
+@needs_c
+def test_last_closing_end_equals_the_regex() -> None:
+    from synapse_core.data.reasoning import _TAG_RE
+
+    def python(text: str) -> int:
+        last = None
+        for m in _TAG_RE.finditer(text):
+            if m.group(1):
+                last = m
+        return last.end() if last else -1
+
+    rng = random.Random(23)
+    texts = [_broken_block(rng) for _ in range(2000)] + ["", "plain", "</kg", "</kg a=>x"]
+    for text in texts:
+        assert sp.last_closing_end(text) == python(text), text
+    assert sp.last_closing_end("<reasoning>" + "</kg a=" * 20000) == -1  # linear, not hours

@@ -45,6 +45,8 @@ static PyMethodDef methods[] = {
      "(answer, summary) of a reply that starts with a canonical block, else None."},
     {"tolerant_summary", sp_tolerant_summary, METH_O,
      "fastrow.summarize_reasoning_py(text) for a block read by the tolerant parser."},
+    {"last_closing_end", sp_last_closing_end, METH_O,
+     "The end of the last closing reasoning tag in text, or -1."},
     {"repetition", sp_repetition, METH_O, "scoring._repetition(text)."},
     {"conversation_quality", (PyCFunction)(void (*)(void))sp_conversation_quality, METH_FASTCALL,
      "scoring.conversation_quality_of(roles, contents)[0], or None for another role."},

@@ -90,6 +90,7 @@ PyObject *sp_inline_summary(PyObject *self, PyObject *arg);
 /* tolerant.c */
 PyObject *sp_tolerant_of(PyObject *text, Py_ssize_t pos, Py_ssize_t end);
 PyObject *sp_tolerant_summary(PyObject *self, PyObject *arg);
+PyObject *sp_last_closing_end(PyObject *self, PyObject *arg);
 /* scoring.c */
 int sp_scoring_init(void);
 PyObject *sp_repetition(PyObject *self, PyObject *arg);
