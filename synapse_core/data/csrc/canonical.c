@@ -162,52 +162,50 @@ static int kg_section(Reader *r)
         if (!lit(c, "</tri>"))
             return 0;
         r->n_tri++;
-        PyObject *v[3] = {NULL, NULL, NULL};
-        int empty[3], n_empty = 0;
-        for (int i = 0; i < 3; i++) {
-            v[i] = stripped(c, a[i], b[i]);
-            if (v[i] == NULL) {
-                Py_XDECREF(v[0]);
-                Py_XDECREF(v[1]);
-                return -1;
-            }
-            empty[i] = PyUnicode_GET_LENGTH(v[i]) == 0;
-            n_empty += empty[i];
-        }
-        if (n_empty == 0) {
-            PyObject *t = PyTuple_Pack(3, v[0], v[1], v[2]);
-            Py_DECREF(v[0]);
-            Py_DECREF(v[1]);
-            Py_DECREF(v[2]);
-            if (t == NULL || PyList_Append(r->triplets, t) < 0) {
-                Py_XDECREF(t);
-                return -1;
-            }
-            Py_DECREF(t);
-            continue;
-        }
-        Py_DECREF(v[0]);
-        Py_DECREF(v[1]);
-        Py_DECREF(v[2]);
-        PyObject *msg;
-        if (n_empty == 3)
-            msg = PyUnicode_FromFormat("triplet %ld is empty", r->n_tri);
-        else {
-            char missing[32] = "";
-            for (int i = 0; i < 3; i++)
-                if (empty[i]) {
-                    if (missing[0])
-                        strcat(missing, "/");
-                    strcat(missing, PARTS[i]);
-                }
-            msg = PyUnicode_FromFormat("triplet %ld lacks %s", r->n_tri, missing);
-        }
-        if (msg == NULL || PyList_Append(r->malformed, msg) < 0) {
-            Py_XDECREF(msg);
+        PyObject *v[3] = {stripped(c, a[0], b[0]), stripped(c, a[1], b[1]),
+                          stripped(c, a[2], b[2])};
+        PyObject *desc = NULL;
+        if (sp_triplet(v, r->n_tri, r->triplets, &desc) < 0)
             return -1;
+        if (desc != NULL) {
+            int rc = PyList_Append(r->malformed, desc);
+            Py_DECREF(desc);
+            if (rc < 0)
+                return -1;
         }
-        Py_DECREF(msg);
     }
+}
+
+/* The triplet (subj, pred, obj) numbered n, its three parts stripped (new references, taken;
+ * NULL after an error): appended to triplets when none is empty, else *desc is its malformed
+ * description ("triplet 2 lacks pred"; a new reference). 0, or -1 on an error. */
+int sp_triplet(PyObject *v[3], long n, PyObject *triplets, PyObject **desc)
+{
+    static const char *const PARTS[3] = {"subj", "pred", "obj"};
+    char missing[32] = "";
+    int n_empty = 0, rc = 0;
+    *desc = NULL;
+    if (v[0] == NULL || v[1] == NULL || v[2] == NULL)
+        rc = -1;
+    for (int i = 0; i < 3 && rc == 0; i++)
+        if (PyUnicode_GET_LENGTH(v[i]) == 0) {
+            n_empty++;
+            if (missing[0])
+                strcat(missing, "/");
+            strcat(missing, PARTS[i]);
+        }
+    if (rc == 0 && n_empty == 0) {
+        PyObject *t = PyTuple_Pack(3, v[0], v[1], v[2]);
+        rc = t == NULL ? -1 : PyList_Append(triplets, t);
+        Py_XDECREF(t);
+    } else if (rc == 0) {
+        *desc = n_empty == 3 ? PyUnicode_FromFormat("triplet %ld is empty", n)
+                             : PyUnicode_FromFormat("triplet %ld lacks %s", n, missing);
+        rc = *desc == NULL ? -1 : 0;
+    }
+    for (int i = 0; i < 3; i++)
+        Py_XDECREF(v[i]);
+    return rc;
 }
 
 static int logic_section(Reader *r)
@@ -427,10 +425,8 @@ done:
 PyObject *sp_reasoning_summary(PyObject *self, PyObject *arg)
 {
     (void)self;
-    if (!PyUnicode_Check(arg)) {
-        PyErr_SetString(PyExc_TypeError, "reasoning_summary() takes a str");
+    if (require_str(arg, "reasoning_summary") < 0)
         return NULL;
-    }
     return summary_of(arg, 0, PyUnicode_GET_LENGTH(arg));
 }
 
@@ -442,10 +438,8 @@ static PyObject *CLOSE_TAG; /* "</reasoning>" */
 PyObject *sp_inline_summary(PyObject *self, PyObject *arg)
 {
     (void)self;
-    if (!PyUnicode_Check(arg)) {
-        PyErr_SetString(PyExc_TypeError, "inline_summary() takes a str");
+    if (require_str(arg, "inline_summary") < 0)
         return NULL;
-    }
     Cur c = {arg, PyUnicode_KIND(arg), PyUnicode_DATA(arg), 0, PyUnicode_GET_LENGTH(arg)};
     if (!(c.end > 0 && at(&c, 0) == '<'))
         skip_ws(&c); /* content.lstrip() unless it starts with the tag */

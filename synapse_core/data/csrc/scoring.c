@@ -105,10 +105,8 @@ static double repetition_of(const Cur *c, Py_ssize_t a0, Py_ssize_t b0)
 PyObject *sp_repetition(PyObject *self, PyObject *arg)
 {
     (void)self;
-    if (!PyUnicode_Check(arg)) {
-        PyErr_SetString(PyExc_TypeError, "repetition() takes a str");
+    if (require_str(arg, "repetition") < 0)
         return NULL;
-    }
     Cur c = {arg, PyUnicode_KIND(arg), PyUnicode_DATA(arg), 0, PyUnicode_GET_LENGTH(arg)};
     double rep = repetition_of(&c, 0, c.end);
     return rep < 0 ? NULL : PyFloat_FromDouble(rep);

@@ -83,10 +83,20 @@ static inline int problem(PyObject *problems, PyObject *msg)
     return rc;
 }
 
+/* 0 when arg is a str, else -1 with a TypeError naming the function. */
+static inline int require_str(PyObject *arg, const char *function)
+{
+    if (PyUnicode_Check(arg))
+        return 0;
+    PyErr_Format(PyExc_TypeError, "%s() takes a str, not %.100s", function, Py_TYPE(arg)->tp_name);
+    return -1;
+}
+
 /* canonical.c */
 int sp_canonical_init(void);
 PyObject *sp_reasoning_summary(PyObject *self, PyObject *arg);
 PyObject *sp_inline_summary(PyObject *self, PyObject *arg);
+int sp_triplet(PyObject *v[3], long n, PyObject *triplets, PyObject **desc);
 /* tolerant.c */
 PyObject *sp_tolerant_of(PyObject *text, Py_ssize_t pos, Py_ssize_t end);
 PyObject *sp_tolerant_summary(PyObject *self, PyObject *arg);

@@ -204,32 +204,34 @@ static int build_tree(Tree *t)
     return rc;
 }
 
-/* "".join of a span list, then .strip() */
+/* Append the text of a span list to parts: 0, or -1 on an error. */
+static int append_spans(Tree *t, int first, PyObject *parts)
+{
+    for (int i = first; i >= 0; i = t->spans[i].next) {
+        PyObject *s = PyUnicode_Substring(t->c.s, t->spans[i].a, t->spans[i].b);
+        int rc = s == NULL ? -1 : PyList_Append(parts, s);
+        Py_XDECREF(s);
+        if (rc < 0)
+            return -1;
+    }
+    return 0;
+}
+
+/* "".join of a span list (and, with also_tails_of, the tails of that node's children), then
+ * .strip() */
 static PyObject *spans_text(Tree *t, int first, int also_tails_of)
 {
     PyObject *parts = PyList_New(0);
     if (parts == NULL)
         return NULL;
-    for (int i = first; i >= 0; i = t->spans[i].next) {
-        PyObject *s = PyUnicode_Substring(t->c.s, t->spans[i].a, t->spans[i].b);
-        if (s == NULL || PyList_Append(parts, s) < 0) {
-            Py_XDECREF(s);
-            Py_DECREF(parts);
-            return NULL;
-        }
-        Py_DECREF(s);
-    }
+    int rc = append_spans(t, first, parts);
     if (also_tails_of >= 0)
-        for (int ch = t->nodes[also_tails_of].first; ch >= 0; ch = t->nodes[ch].next)
-            for (int i = t->nodes[ch].tail; i >= 0; i = t->spans[i].next) {
-                PyObject *s = PyUnicode_Substring(t->c.s, t->spans[i].a, t->spans[i].b);
-                if (s == NULL || PyList_Append(parts, s) < 0) {
-                    Py_XDECREF(s);
-                    Py_DECREF(parts);
-                    return NULL;
-                }
-                Py_DECREF(s);
-            }
+        for (int ch = t->nodes[also_tails_of].first; ch >= 0 && rc == 0; ch = t->nodes[ch].next)
+            rc = append_spans(t, t->nodes[ch].tail, parts);
+    if (rc < 0) {
+        Py_DECREF(parts);
+        return NULL;
+    }
     PyObject *empty = PyUnicode_New(0, 0);
     PyObject *joined = empty ? PyUnicode_Join(empty, parts) : NULL;
     Py_XDECREF(empty);
@@ -406,39 +408,14 @@ static int walk(Walk *w, int node, int parent_tag)
         if (parent_tag != T_KG)
             desc = PyUnicode_FromFormat("triplet %d outside <kg>", k);
         else {
-            PyObject *v[3] = {NULL, NULL, NULL};
-            int empty[3], n_empty = 0;
-            for (int i = 0; i < 3; i++) {
+            PyObject *v[3];
+            for (int i = 0; i < 3; i++)
                 v[i] = part[i] >= 0 ? spans_text(t, t->nodes[part[i]].text, -1)
                                     : PyUnicode_New(0, 0);
-                if (v[i] == NULL) {
-                    Py_XDECREF(v[0]);
-                    Py_XDECREF(v[1]);
-                    return -1;
-                }
-                empty[i] = PyUnicode_GET_LENGTH(v[i]) == 0;
-                n_empty += empty[i];
-            }
-            if (n_empty == 0) {
-                PyObject *tri = PyTuple_Pack(3, v[0], v[1], v[2]);
-                for (int i = 0; i < 3; i++)
-                    Py_DECREF(v[i]);
-                int rc = tri == NULL ? -1 : PyList_Append(w->triplets, tri);
-                Py_XDECREF(tri);
-                return rc;
-            }
-            for (int i = 0; i < 3; i++)
-                Py_DECREF(v[i]);
-            char missing[32] = "";
-            static const char *const PARTS[3] = {"subj", "pred", "obj"};
-            for (int i = 0; i < 3; i++)
-                if (empty[i]) {
-                    if (missing[0])
-                        strcat(missing, "/");
-                    strcat(missing, PARTS[i]);
-                }
-            desc = n_empty == 3 ? PyUnicode_FromFormat("triplet %d is empty", k)
-                                : PyUnicode_FromFormat("triplet %d lacks %s", k, missing);
+            if (sp_triplet(v, k, w->triplets, &desc) < 0)
+                return -1;
+            if (desc == NULL)
+                return 0;
         }
         if (desc == NULL || PyList_Append(w->malformed, desc) < 0 ||
             PyList_Append(t->problems, desc) < 0) {
@@ -524,10 +501,8 @@ PyObject *sp_tolerant_of(PyObject *arg, Py_ssize_t pos, Py_ssize_t end)
 PyObject *sp_tolerant_summary(PyObject *self, PyObject *arg)
 {
     (void)self;
-    if (!PyUnicode_Check(arg)) {
-        PyErr_SetString(PyExc_TypeError, "tolerant_summary() takes a str");
+    if (require_str(arg, "tolerant_summary") < 0)
         return NULL;
-    }
     return sp_tolerant_of(arg, 0, PyUnicode_GET_LENGTH(arg));
 }
 
@@ -536,10 +511,8 @@ PyObject *sp_tolerant_summary(PyObject *self, PyObject *arg)
 PyObject *sp_last_closing_end(PyObject *self, PyObject *arg)
 {
     (void)self;
-    if (!PyUnicode_Check(arg)) {
-        PyErr_SetString(PyExc_TypeError, "last_closing_end() takes a str");
+    if (require_str(arg, "last_closing_end") < 0)
         return NULL;
-    }
     Cur c = {arg, PyUnicode_KIND(arg), PyUnicode_DATA(arg), 0, PyUnicode_GET_LENGTH(arg)};
     Tok k;
     memset(&k, 0, sizeof k);
