@@ -8,8 +8,10 @@
  *
  *   canonical.c  the canonical reasoning reader, and an inline block split from its answer
  *   tags.c       the tolerant reader's tag tokenizer (reasoning._TAG_RE)
- *   tolerant.c   the tolerant reader (reasoning.parse_reasoning_tolerant)
- *   scoring.c    conversation_quality, its repetition measure, the bias prefilter's words
+ *   tree.c       the tolerant reader's tree (reasoning._tolerant_tree)
+ *   tolerant.c   the tolerant reading and its summary (reasoning.parse_reasoning_tolerant)
+ *   scoring.c    conversation_quality and its repetition measure
+ *   bias.c       the bias prefilter's word lookup
  *   module.c     this table, and the banned-word prefilter (any_in)
  */
 #include "speedups.h"

@@ -97,7 +97,7 @@ int sp_canonical_init(void);
 PyObject *sp_reasoning_summary(PyObject *self, PyObject *arg);
 PyObject *sp_inline_summary(PyObject *self, PyObject *arg);
 int sp_triplet(PyObject *v[3], long n, PyObject *triplets, PyObject **desc);
-/* tolerant.c */
+/* tolerant.c (last_closing_end: tags.c) */
 PyObject *sp_tolerant_of(PyObject *text, Py_ssize_t pos, Py_ssize_t end);
 PyObject *sp_tolerant_summary(PyObject *self, PyObject *arg);
 PyObject *sp_last_closing_end(PyObject *self, PyObject *arg);
@@ -105,6 +105,7 @@ PyObject *sp_last_closing_end(PyObject *self, PyObject *arg);
 int sp_scoring_init(void);
 PyObject *sp_repetition(PyObject *self, PyObject *arg);
 PyObject *sp_conversation_quality(PyObject *self, PyObject *const *args, Py_ssize_t nargs);
+/* bias.c */
 PyObject *sp_vocab(PyObject *self, PyObject *arg);
 PyObject *sp_tokens_in(PyObject *self, PyObject *const *args, Py_ssize_t nargs);
 

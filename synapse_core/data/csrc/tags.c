@@ -157,3 +157,27 @@ int sp_next_tag(const Cur *c, Py_ssize_t pos, Tok *t)
     }
     return 0;
 }
+
+/* The end of the last closing tag (a _TAG_RE match with "/") in text, -1 if none: how
+ * reasoning.split_inline_reasoning cuts a block that lacks "</reasoning>". */
+PyObject *sp_last_closing_end(PyObject *self, PyObject *arg)
+{
+    (void)self;
+    if (require_str(arg, "last_closing_end") < 0)
+        return NULL;
+    Cur c = {arg, PyUnicode_KIND(arg), PyUnicode_DATA(arg), 0, PyUnicode_GET_LENGTH(arg)};
+    Tok k;
+    memset(&k, 0, sizeof k);
+    k.failed = PyMem_Calloc((size_t)(c.end / 8 + 1), 1);
+    if (k.failed == NULL)
+        return PyErr_NoMemory();
+    Py_ssize_t pos = 0, last = -1;
+    int found;
+    while ((found = sp_next_tag(&c, pos, &k)) > 0) {
+        if (k.closing)
+            last = k.end;
+        pos = k.end;
+    }
+    PyMem_Free(k.failed);
+    return found < 0 ? NULL : PyLong_FromSsize_t(last);
+}

@@ -1,4 +1,5 @@
-/* The tags and the tag tokenizer of the tolerant reader (tags.c, tolerant.c). */
+/* The tolerant reader: its tags, tag tokenizer (tags.c), tree (tree.c) and reading
+ * (tolerant.c). */
 #ifndef SYNAPSE_TAGS_H
 #define SYNAPSE_TAGS_H
 
@@ -49,5 +50,30 @@ typedef struct {
 /* The next match of reasoning._TAG_RE in c at or after pos: 1 found, 0 none, -1 out of
  * memory (the error is set). */
 int sp_next_tag(const Cur *c, Py_ssize_t pos, Tok *t);
+
+/* tree.c: the tree of a block */
+/* The tree: nodes in document order, each with its text and its tail as lists of spans. */
+typedef struct {
+    int tag, parent, first, last, next;
+    int text, tail; /* first span, -1: none */
+    Py_ssize_t attrs_a, attrs_b;
+} Node;
+typedef struct {
+    Py_ssize_t a, b;
+    int next;
+} Span;
+
+typedef struct {
+    Cur c;
+    Node *nodes;
+    Span *spans;
+    int n_nodes, cap_nodes, n_spans, cap_spans;
+    int target, target_tail, last_span; /* where text goes now (ElementTree's TreeBuilder) */
+    PyObject *problems;
+} Tree;
+
+/* reasoning._tolerant_tree over t->c: 0 built, 1 for the Python code (nested deeper than
+ * 256), -1 error. */
+int sp_build_tree(Tree *t);
 
 #endif
