@@ -17,6 +17,7 @@ in one place, and is deliberately small and explainable rather than exhaustive.
 from __future__ import annotations
 
 import re
+from typing import AbstractSet
 
 from synapse_core.data.banned import _I_DOT, _KELVIN
 from synapse_core.data.compiled import speedups
@@ -101,7 +102,7 @@ _LEXICON_TRIGGERS_B = frozenset(max(_WORD_RE.findall(w.lower()), key=len).encode
 _DOTLESS_I, _LONG_S = "\u0131".encode(), "\u017f".encode()
 
 
-def _no_frame(tokens: list[bytes], present: frozenset[bytes], low_b: bytes) -> bool:
+def _no_frame(tokens: list[bytes], present: AbstractSet[bytes], low_b: bytes) -> bool:
     """True when no pattern and no loaded term can match (see ``_FRAMES_B``); ``low_b`` is
     the answer's lowered UTF-8, without İ or K."""
     return (present.isdisjoint(_LEXICON_TRIGGERS_B) and _FRAMES_B.isdisjoint(tokens)
@@ -149,7 +150,8 @@ def bias_detection(answers: list[str], lowered: list[bytes] | None = None
             if not present:
                 continue
         tokens = low_b.translate(_LETTERS_ONLY).split()
-        present = _TRIGGERS_B.intersection(tokens)
+        if _TRIGGER_VOCAB is None:
+            present = _TRIGGERS_B.intersection(tokens)
         if not present or not folds and _no_frame(tokens, present, low_b):
             continue
         low = text.lower()

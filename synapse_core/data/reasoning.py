@@ -39,8 +39,7 @@ _DEP_SPLIT = re.compile(r"[,\s;]+")
 
 def short_text(text: str, n: int = 40) -> str:
     """``text`` on one line (runs of whitespace as one space), cut to ``n`` characters."""
-    text = " ".join(text.split())
-    return text if len(text) <= n else text[: n - 1] + "…"
+    return _clip(" ".join(text.split()), n)
 
 
 def parse_reasoning(text: str) -> Reasoning:
