@@ -15,6 +15,7 @@ import importlib.util
 import json
 import threading
 from pathlib import Path
+from typing import Iterable
 
 import pytest
 
@@ -159,8 +160,13 @@ def test_parallel_block_edges_and_spawned_workers(tmp_path: Path,
 
 
 def _blocks(path: Path) -> list[str]:
+    return blocks_in(path.read_bytes().splitlines())
+
+
+def blocks_in(lines: Iterable[str | bytes]) -> list[str]:
+    """Every reasoning block of these JSONL lines (a message's field or inline)."""
     out = []
-    for raw in path.read_bytes().splitlines():
+    for raw in lines:
         try:
             obj = json.loads(raw)
         except ValueError:

@@ -11,7 +11,6 @@ gives, and the package installs with them.
 
 from __future__ import annotations
 
-import json
 import os
 import random
 
@@ -21,7 +20,7 @@ from synapse_core.data import compiled, fastrow
 from synapse_core.data.reasoning import split_inline_reasoning
 from synapse_core.paths import demo_dataset_path
 
-from test_data_fastpath import _bench_module
+from test_data_fastpath import _bench_module, blocks_in
 
 sp = compiled.speedups
 needs_c = pytest.mark.skipif(sp is None, reason="the compiled helpers are not built")
@@ -36,30 +35,12 @@ def test_the_install_builds_the_compiled_helpers() -> None:
     assert fastrow._compiled is sp.reasoning_summary
 
 
-def _blocks_of(lines: list[str]) -> list[str]:
-    out = []
-    for line in lines:
-        try:
-            obj = json.loads(line)
-        except ValueError:
-            continue
-        if not isinstance(obj, dict):
-            continue
-        for m in obj.get("conversations") or obj.get("messages") or []:
-            if isinstance(m.get("reasoning"), str):
-                out.append(m["reasoning"])
-            text = m.get("value") or m.get("content")
-            if isinstance(text, str) and text.lstrip().startswith("<reasoning"):
-                out.append(split_inline_reasoning(text)[0])
-    return out
-
-
 @pytest.fixture(scope="module")
 def blocks() -> list[str]:
     demo = demo_dataset_path().read_text(encoding="utf-8").splitlines()
     rng = random.Random(7)
     bench = [_bench_module().make_row(rng, i) for i in range(1500)]
-    return _blocks_of(demo) + _blocks_of(bench)
+    return blocks_in(demo) + blocks_in(bench)
 
 
 def _check(texts: list[str]) -> int:
