@@ -242,17 +242,28 @@ def check_mmproj(mmproj: Path, text_gguf: Path, hf_dir: Path | None = None,
                               "embeddings_finite": bool(np.isfinite(emb).all()),
                               "encode_retries": retries, "fresh_process": fresh_process}
     if hf_dir is not None:
-        feats, brk = _hf_image_features(Path(hf_dir), img, dtype)
-        rows = cols = side // patch
-        # llama.cpp lays out each row of patches followed by [IMG_BREAK], except the last row
-        keep = [r * (cols + 1) + c for r in range(rows) for c in range(cols)]
-        breaks = [r * (cols + 1) + cols for r in range(rows - 1)]
-        if len(keep) + len(breaks) != emb.shape[0] or feats.shape[0] != len(keep):
-            raise RuntimeError(f"{mmproj}: {emb.shape[0]} image tokens, expected "
-                               f"{len(keep) + len(breaks)} for a {side}x{side} image")
-        result["vision_pearson"] = round(float(np.corrcoef(feats.ravel(), emb[keep].ravel())[0, 1]), 6)
-        result["img_break_ok"] = bool(np.allclose(emb[breaks], brk[None, :], atol=1e-3))
+        result.update(compare_with_hf(emb, Path(hf_dir), img, patch, dtype, mmproj))
     return result
+
+
+def compare_with_hf(emb: Any, hf_dir: Path, img: Any, patch: int = 16, dtype: str = "float32",
+                    name: Any = "mmproj") -> dict[str, Any]:
+    """``vision_pearson`` (llama.cpp's image embeddings ``emb`` of ``img`` against the HF vision
+    tower + projector) and ``img_break_ok`` (its [IMG_BREAK] rows equal that token's
+    embedding)."""
+    import numpy as np
+
+    feats, brk = _hf_image_features(hf_dir, img, dtype)
+    side = img.shape[0]
+    rows = cols = side // patch
+    # llama.cpp lays out each row of patches followed by [IMG_BREAK], except the last row
+    keep = [r * (cols + 1) + c for r in range(rows) for c in range(cols)]
+    breaks = [r * (cols + 1) + cols for r in range(rows - 1)]
+    if len(keep) + len(breaks) != emb.shape[0] or feats.shape[0] != len(keep):
+        raise RuntimeError(f"{name}: {emb.shape[0]} image tokens, expected "
+                           f"{len(keep) + len(breaks)} for a {side}x{side} image")
+    return {"vision_pearson": round(float(np.corrcoef(feats.ravel(), emb[keep].ravel())[0, 1]), 6),
+            "img_break_ok": bool(np.allclose(emb[breaks], brk[None, :], atol=1e-3))}
 
 
 def _test_image(side: int) -> Any:
@@ -309,9 +320,6 @@ def _mtmd_encode(mmproj: Path, llm: Any, img: Any) -> Any:
     params.print_timings = False
     params.n_threads = 1  # a 64x64 image: no need for threads (and their races)
     params.warmup = True  # with it off, the first encode in a process gave NaNs in our runs
-    # the CPU flash-attention path pads the 19 image tokens of the test image; plain attention
-    # reads no padding (a suspect for those NaNs, and as exact at this size)
-    params.flash_attn_type = 0  # LLAMA_FLASH_ATTN_TYPE_DISABLED
     ctx = mtmd.mtmd_init_from_file(str(mmproj).encode(), llm.model, params)
     if not ctx:
         raise RuntimeError(f"{mmproj}: llama.cpp's multimodal loader rejected the file")
