@@ -186,11 +186,20 @@ def run_engine(a: argparse.Namespace) -> dict:
     else:
         engine = Engine(cfg, sink, run_dir=run_dir, rows=rows, telemetry_interval_s=0.5)
     profiler = _profiler(a) if a.profile else None
-    if profiler is not None:  # the last two steps are traced (and left out of the median)
-        from synapse_core.events import CallbackSink, TeeSink
+    from synapse_core.events import CallbackSink, TeeSink
 
-        engine.sink = TeeSink(sink, CallbackSink(
-            lambda e: profiler.step() if isinstance(e, StepLogged) else None))
+    marks: dict[str, float | None] = {}
+
+    def on_event(e) -> None:
+        if isinstance(e, ModelLoaded):  # how much of the peak the load itself reaches
+            marks["peak_after_load_gib"] = _peak()
+        elif isinstance(e, StepLogged):
+            if e.step == 1:
+                marks["peak_after_step1_gib"] = _peak()
+            if profiler is not None:  # the last two steps are traced (left out of the median)
+                profiler.step()
+
+    engine.sink = TeeSink(sink, CallbackSink(on_event))
     result = _in_worker(engine, profiler)
     if not isinstance(result, TrainingFinished):
         raise RuntimeError(f"engine failed: {getattr(result, 'message', result)}\n"
@@ -211,7 +220,7 @@ def run_engine(a: argparse.Namespace) -> dict:
                                                            - (2 if a.profile else 0)]
     step_tokens = [round((s.tokens_per_s or 0) * dt) for s, dt in zip(timed, secs)]
     loaded = sink.of(ModelLoaded)[0]
-    return dict(tok_s=statistics.median(tps) if tps else None, peak_gib=_peak(),
+    return dict(marks, tok_s=statistics.median(tps) if tps else None, peak_gib=_peak(),
                 tok_s_mean=sum(step_tokens) / sum(secs) if secs and sum(secs) else None,
                 step_tokens=step_tokens, step_s=[round(x, 3) for x in secs],
                 steps=len(steps), backend=loaded.backend, attn=loaded.attn_implementation,
@@ -350,12 +359,83 @@ STACKS = {"engine": run_engine, "engine_resume": run_engine, "engine_decoder": r
           "bare_unsloth": run_bare_unsloth, "hf_peft": run_hf_peft}
 
 
+# -- where the peak memory goes ------------------------------------------------------------------
+
+def _start_memory_history() -> None:
+    """Record every CUDA allocation with its Python stack (torch's memory snapshot)."""
+    import torch
+
+    if torch.cuda.is_available():
+        torch.cuda.memory._record_memory_history(max_entries=2_000_000, stacks="python")
+
+
+def _memory_at_peak(name: str, top: int = 30) -> list[dict] | None:
+    """Replay the allocation trace, find the moment of the peak and group what was live then
+    by the first frame of ours or of a library (synapse_core, trl, unsloth, peft,
+    transformers, bitsandbytes, torch.optim): which code holds the peak. Printed, and written
+    to $OUT/mem-NAME.json with the largest single allocations."""
+    import torch
+
+    if not torch.cuda.is_available():
+        return None
+    snap = torch.cuda.memory._snapshot()
+    trace = snap["device_traces"][torch.cuda.current_device()]
+    total, peak, peak_at = 0, 0, -1
+    sizes: dict[int, int] = {}
+    for i, ev in enumerate(trace):
+        if ev["action"] == "alloc":
+            sizes[ev["addr"]] = ev["size"]
+            total += ev["size"]
+            if total > peak:
+                peak, peak_at = total, i
+        elif ev["action"] == "free_completed" and ev["addr"] in sizes:
+            total -= sizes.pop(ev["addr"])
+    live: dict[int, dict] = {}
+    for ev in trace[:peak_at + 1]:
+        if ev["action"] == "alloc":
+            live[ev["addr"]] = ev
+        elif ev["action"] == "free_completed":
+            live.pop(ev["addr"], None)
+    marks = ("synapse_core", "/trl/", "/unsloth", "/peft/", "/transformers/", "bitsandbytes",
+             "torch/optim", "benchmarks/")
+
+    def where(ev: dict) -> str:
+        frames = ev.get("frames") or []
+        ours = [f for f in frames if any(m in f["filename"] for m in marks)]
+        f = ours[0] if ours else (frames[0] if frames else {"filename": "?", "line": 0, "name": "?"})
+        return f"{f['filename'].rsplit('site-packages/', 1)[-1]}:{f['line']} {f['name']}"
+
+    groups: dict[str, list[int]] = {}
+    for ev in live.values():
+        g = groups.setdefault(where(ev), [0, 0])
+        g[0] += ev["size"]
+        g[1] += 1
+    rows = [dict(where=k, gib=round(v[0] / GIB, 4), n=v[1])
+            for k, v in sorted(groups.items(), key=lambda kv: -kv[1][0])[:top]]
+    biggest = [dict(gib=round(ev["size"] / GIB, 4), where=where(ev),
+                    stack=[f"{f['filename'].rsplit('site-packages/', 1)[-1]}:{f['line']} {f['name']}"
+                           for f in (ev.get("frames") or [])[:12]])
+               for ev in sorted(live.values(), key=lambda e: -e["size"])[:15]]
+    print(f"memory at the trace's peak ({peak / GIB:.3f} GiB live, event {peak_at} of "
+          f"{len(trace)}; the ring keeps the last 2M events):", file=sys.stderr)
+    for r in rows:
+        print(f"  {r['gib']:8.3f} GiB  {r['n']:6d}  {r['where']}", file=sys.stderr)
+    if os.environ.get("OUT"):
+        (Path(os.environ["OUT"]) / f"mem-{name}.json").write_text(json.dumps(
+            dict(peak_gib=peak / GIB, groups=rows, biggest=biggest), indent=1), encoding="utf-8")
+    return rows
+
+
 # -- driver -----------------------------------------------------------------------------------
 
 def child(a: argparse.Namespace) -> None:
     try:
+        if a.mem_history:
+            _start_memory_history()
         res = STACKS[a.stack](a)
         res["ok"] = True
+        if a.mem_history:
+            res["memory_at_peak"] = _memory_at_peak(f"{a.stack}-{a.workload}")
     except Exception as e:  # reported in the table, not hidden
         import traceback
 
@@ -372,6 +452,8 @@ def spawn(a: argparse.Namespace, stack: str, workload: str) -> dict:
         cmd.append("--quick")
     if a.profile:
         cmd.append("--profile")
+    if a.mem_history:
+        cmd.append("--mem-history")
     t0 = time.time()
     proc = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT)
     lines = [x for x in proc.stdout.splitlines() if x.startswith("RESULT ")]
@@ -404,6 +486,9 @@ def main() -> int:
     p.add_argument("--profile", action="store_true",
                    help="engine stacks: trace the last two steps with torch.profiler and print "
                         "the top kernels (those steps are left out of tokens/s)")
+    p.add_argument("--mem-history", action="store_true",
+                   help="record every CUDA allocation and print what is live at the peak, "
+                        "grouped by the code that allocated it (slows the run: figures only)")
     p.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     p.add_argument("--stack", help=argparse.SUPPRESS)
     p.add_argument("--workload", default="full", help=argparse.SUPPRESS)
