@@ -19,7 +19,6 @@ import re
 import unicodedata
 from typing import Any, Iterable, Sequence
 
-from synapse_core.data.compiled import speedups
 from synapse_core.data.records import BannedMatch
 
 _JOINERS = "-'\u2019\u2010\u2011"
@@ -38,9 +37,6 @@ class BannedMatcher:
         # the same words as bytes, for a quicker first test (ASCII words only, see find)
         self._lower_b = (tuple(w.encode("ascii") for w in self._lower)
                          if all(w.isascii() for w in self._lower) else None)
-        # with the compiled helper: the three letters below and the words, in one call
-        self._any_b = (None if self._lower_b is None or speedups is None
-                       else (_I_DOT, _KELVIN, _I_DOTLESS, *self._lower_b))
         if self.words:
             alt = "|".join(re.escape(w) for w in sorted(self.words, key=len, reverse=True))
             j = re.escape(_JOINERS)
@@ -65,10 +61,7 @@ class BannedMatcher:
             if self._lower_b is not None:
                 if low_b is None:
                     low_b = text.encode("utf-8", "surrogatepass").lower()
-                if self._any_b is not None:
-                    if not speedups.any_in(low_b, self._any_b):
-                        return []
-                elif _I_DOT not in low_b and _KELVIN not in low_b and _I_DOTLESS not in low_b:
+                if _I_DOT not in low_b and _KELVIN not in low_b and _I_DOTLESS not in low_b:
                     for w in self._lower_b:
                         if w in low_b:
                             break

@@ -20,7 +20,6 @@ import re
 from typing import AbstractSet
 
 from synapse_core.data.banned import _I_DOT, _KELVIN
-from synapse_core.data.compiled import speedups
 
 GROUPS = (
     "women", "men", "girls", "boys", "females", "males", "mothers", "fathers", "wives",
@@ -83,7 +82,6 @@ _WORD_RE = re.compile(r"[a-z]+")
 _TRIGGERS = frozenset({max(_WORD_RE.findall(w.lower()), key=len) for w in GROUPS + LOADED_TERMS}
                       | {"typical"})
 _TRIGGERS_B = frozenset(t.encode("ascii") for t in _TRIGGERS)
-_TRIGGER_VOCAB = speedups.vocab(sorted(_TRIGGERS_B)) if speedups is not None else None
 _LETTERS_ONLY = bytes(c if 97 <= c <= 122 else 32 for c in range(256))
 
 
@@ -145,13 +143,8 @@ def bias_detection(answers: list[str], lowered: list[bytes] | None = None
         # bytes.translate maps every non-letter (and every non-ASCII byte) to a space: a few
         # microseconds, where a word regex over the answer costs tens. Lowering the bytes
         # finds the same ASCII words as lowering the text (but for the two characters above).
-        if _TRIGGER_VOCAB is not None:  # the same set, without a bytes object per word
-            present = speedups.tokens_in(low_b, _TRIGGER_VOCAB)
-            if not present:
-                continue
         tokens = low_b.translate(_LETTERS_ONLY).split()
-        if _TRIGGER_VOCAB is None:
-            present = _TRIGGERS_B.intersection(tokens)
+        present = _TRIGGERS_B.intersection(tokens)
         if not present or not folds and _no_frame(tokens, present, low_b):
             continue
         low = text.lower()

@@ -16,11 +16,10 @@ from typing import Any, Iterator
 
 from synapse_core.data.banned import BannedMatcher, matcher_from_config
 from synapse_core.data.events import DatasetLoaded, DatasetLoadFailed, DatasetLoadProgressed
-from synapse_core.data.parallel import (LineSource, default_workers, from_summary,
-                                         iter_parallel_chunks, long_line_reason,
-                                         parse_line_summary)
+from synapse_core.data.lines import long_line_reason, parse_line, parse_object
+from synapse_core.data.parallel import default_workers, iter_parallel_chunks
 from synapse_core.data.records import BadLine, Record
-from synapse_core.data.rows import RowError, build_record, content_hash
+from synapse_core.data.rows import content_hash
 from synapse_core.events import EventSink
 from synapse_core.paths import demo_dataset_path
 
@@ -38,31 +37,6 @@ def resolve_data_path(config: Any) -> Path:
     if not config.data.path:
         return demo_dataset_path()
     return config.resolve_path(config.data.path)
-
-
-def _json_reason(e: json.JSONDecodeError) -> str:
-    return f"invalid JSON: {e.msg} (column {e.colno})"
-
-
-def parse_line(data: bytes, line: int, path: str, config: Any, matcher: BannedMatcher,
-               offset: int = -1) -> Record | BadLine | None:
-    """One JSONL line (bytes, without the size check) to a Record, a BadLine, or None if blank."""
-    try:
-        text = data.decode("utf-8")
-    except UnicodeDecodeError as e:
-        return BadLine(path, line, f"not UTF-8: byte 0x{data[e.start]:02x} at column {e.start + 1}")
-    if not text.strip():
-        return None
-    try:
-        obj = json.loads(text)
-    except json.JSONDecodeError as e:
-        return BadLine(path, line, _json_reason(e))
-    except RecursionError:
-        return BadLine(path, line, "invalid JSON: nested too deeply")
-    try:
-        return build_record(obj, line, config, matcher, content_hash(data.strip()), offset)
-    except RowError as e:
-        return BadLine(path, line, str(e))
 
 
 def _is_dataset_dir(p: Path) -> bool:
@@ -115,7 +89,7 @@ def iter_chunks(path: str | Path, config: Any, *, stop: threading.Event | None =
             chunks: Iterator[tuple[int, list[Record | BadLine]]] = iter_parallel_chunks(
                 fh, spath, config, workers, stop, with_reasons)
         else:
-            chunks = _serial_chunks(_read_lines(fh, limit), spath, config, with_reasons)
+            chunks = _serial_chunks(_read_lines(fh, limit), spath, config)
         for offset, items in chunks:
             if items:
                 any_row = True
@@ -178,28 +152,18 @@ def _read_lines(fh: Any, limit: int) -> Iterator[tuple[int, int, int, bytes | No
 
 
 def _serial_chunks(lines: Iterator[tuple[int, int, int, bytes | None, str]], path: str,
-                   config: Any, full: bool, size: int = 512
-                   ) -> Iterator[tuple[int, list[Record | BadLine]]]:
-    """Score in this process, ``(end offset, rows)`` per ``size`` lines: full Records with
-    ``full``, else summaries whose detail is rebuilt from the line when read (as the workers
-    do)."""
+                   config: Any, size: int = 512) -> Iterator[tuple[int, list[Record | BadLine]]]:
+    """Score in this process: ``(end offset, rows)`` per ``size`` lines."""
     matcher = matcher_from_config(config)
     chunk: list[Record | BadLine] = []
     end = 0
     for n, (line, start, end, data, reason) in enumerate(lines, 1):
         if data is None:
             chunk.append(BadLine(path, line, reason))
-        elif full:
+        else:
             item = parse_line(data, line, path, config, matcher, start)
             if item is not None:
                 chunk.append(item)
-        else:
-            res = parse_line_summary(data, line, path, config, matcher, start)
-            if res.__class__ is str:
-                chunk.append(BadLine(path, line, res))
-            elif res is not None:
-                chunk.append(from_summary(line, start, res,
-                                          LineSource(data, start, path, config, matcher)))
         if n % size == 0:
             yield end, chunk
             chunk = []
@@ -225,12 +189,7 @@ def _iter_dataset(p: Path, config: Any, stop: threading.Event | None,
         raise DataError(f"{p}: the dataset has no rows")
     matcher = matcher_from_config(config)
     for i, row in enumerate(ds, 1):
-        obj = {k: v for k, v in row.items() if v is not None}
-        try:
-            data = json.dumps(obj, ensure_ascii=False, sort_keys=True).encode("utf-8")
-            yield build_record(obj, i, config, matcher, content_hash(data), -1)
-        except RowError as e:
-            yield BadLine(str(p), i, str(e))
+        yield _dataset_row(row, i, str(p), config, matcher)
         if i % 2048 == 0:
             if progress is not None:
                 progress(i, total)
@@ -240,18 +199,24 @@ def _iter_dataset(p: Path, config: Any, stop: threading.Event | None,
         progress(total, total)
 
 
+def _dataset_row(row: dict[str, Any], i: int, path: str, config: Any,
+                 matcher: Any) -> Record | BadLine:
+    """Row ``i`` of a ``datasets`` folder (its hash from its JSON with sorted keys)."""
+    obj = {k: v for k, v in row.items() if v is not None}
+    try:
+        data = json.dumps(obj, ensure_ascii=False, sort_keys=True).encode("utf-8")
+    except (TypeError, ValueError) as e:  # a value JSON cannot hold (bytes, a date, NaN...)
+        return BadLine(path, i, f"the row could not be read: {e}")
+    return parse_object(obj, i, path, config, matcher, content_hash(data))
+
+
 def read_record(path: str | Path, line: int, offset: int, config: Any) -> Record | BadLine:
     """Re-read one row for the detail view: by byte offset in a JSONL file, by index in a
     ``datasets`` folder."""
     p = Path(path)
     matcher = matcher_from_config(config)
     if _is_dataset_dir(p):
-        obj = {k: v for k, v in _load_dataset(p)[line - 1].items() if v is not None}
-        data = json.dumps(obj, ensure_ascii=False, sort_keys=True).encode("utf-8")
-        try:
-            return build_record(obj, line, config, matcher, content_hash(data), -1)
-        except RowError as e:
-            return BadLine(str(path), line, str(e))
+        return _dataset_row(_load_dataset(p)[line - 1], line, str(path), config, matcher)
     with open(p, "rb") as fh:
         fh.seek(offset)
         data = fh.readline(config.data.max_line_bytes + 1)

@@ -1,19 +1,25 @@
 """Parse the ``<reasoning>`` block of an assistant reply into a typed ``Reasoning``.
 
-A block in the schema's canonical shape is recognised by one compiled grammar regex and read
-with a few ``findall`` calls (all in C: a few microseconds). Anything else (unclosed tags, stray
-text, wrong nesting, tags inside text) goes through a tolerant tokenizer that builds a tree of
-the known tags, recovers what it can and records each recovery in ``Reasoning.problems``.
-Tests check that both paths read a canonical block identically.
+One reader, linear in the length of any input:
+
+* a block in the schema's canonical shape is recognised by one grammar regex whose every
+  quantifier is possessive (the grammar is deterministic, so they change nothing it accepts,
+  and the engine can never backtrack into it) and read with one ``finditer``;
+* anything else (unclosed tags, stray text, wrong nesting, tags inside text) goes through a
+  hand-written tag scanner (``iter_tags``) and a tolerant tree builder that recovers what it
+  can and records each recovery in ``Reasoning.problems``.
+
+Tests check that both paths read a canonical block identically, and that the time to read any
+tag soup grows linearly with its length (``tests/core/test_data_linear.py``).
 """
 
 from __future__ import annotations
 
 import re
 import xml.etree.ElementTree as ET
+from typing import Iterator, NamedTuple
 
 from synapse_core.config import REASONING_TAGS
-from synapse_core.data.compiled import speedups
 from synapse_core.data.records import ChainStep, LogicItem, Reasoning, Triplet
 
 KNOWN_TAGS = frozenset(REASONING_TAGS)
@@ -30,11 +36,15 @@ _EXPECTED_PARENT = {
     "doubt": "logic", "mem": "reasoning", "kg": "reasoning", "logic": "reasoning",
     "chain": "reasoning",
 }
-_TAG_RE = re.compile(r"<(/?)(" + "|".join(sorted(REASONING_TAGS, key=len, reverse=True))
-                     + r")\b((?:\s+[\w-]+\s*=\s*(?:\"[^\"]*\"|'[^']*'|[^\s>]*))*)\s*(/?)>")
-_ATTR_RE = re.compile(r"([\w-]+)\s*=\s*(?:\"([^\"]*)\"|'([^']*)'|([^\s>]*))")
+MAX_DEPTH = 256
+"""Deepest nesting of tags the reader builds (the schema needs 5); deeper is an error."""
+
 _INT_RE = re.compile(r"-?\d+")
 _DEP_SPLIT = re.compile(r"[,\s;]+")
+
+
+class ReasoningTooDeep(ValueError):
+    """A block whose tags nest deeper than ``MAX_DEPTH`` (no schema block does)."""
 
 
 def short_text(text: str, n: int = 40) -> str:
@@ -43,7 +53,8 @@ def short_text(text: str, n: int = 40) -> str:
 
 
 def parse_reasoning(text: str) -> Reasoning:
-    """Parse a reasoning block (with or without its outer ``<reasoning>`` tags)."""
+    """Parse a reasoning block (with or without its outer ``<reasoning>`` tags), in time
+    linear in its length. Raises ``ReasoningTooDeep`` for tags nested over ``MAX_DEPTH``."""
     raw = text
     body = text.strip()
     if not body.startswith("<reasoning"):
@@ -66,19 +77,22 @@ def parse_reasoning_tolerant(text: str) -> Reasoning:
 
 
 # The canonical grammar: sections in any order and number, leaves hold plain text only.
-# Written out with named back-references so one fullmatch checks the whole structure.
-_CANON_MEM = (r"<mem>\s*(?:(?:<(?P<m>goal|subgoal|ctx)>[^<]*</(?P=m)>"
-              r"|<prog>\s*(?:<(?P<p>done|now)>[^<]*</(?P=p)>\s*)*</prog>)\s*)*</mem>")
-_CANON_KG = (r"<kg>\s*(?:<tri>\s*<subj>[^<]*</subj>\s*<pred>[^<]*</pred>\s*<obj>[^<]*</obj>"
-             r"\s*</tri>\s*)*</kg>")
-_CANON_LOGIC = (r"<logic>\s*(?:<(?P<l>prop|proof|crit|doubt)>\s*(?:<sym>[^<]*</sym>\s*)?"
-                r"(?:<nat>[^<]*</nat>\s*)?</(?P=l)>\s*)*</logic>")
-_CANON_CHAIN = (r'<chain>\s*(?:(?:<step(?:\s+index="[^"<>]*")?(?:\s+depends_on="[^"<>]*")?\s*>'
-                r"[^<]*</step>|<(?P<y>reflect|cont|err|note|warn|verb)>[^<]*</(?P=y)>)\s*)*</chain>")
-_CANON_EXTRA = r"<(?P<x>reflect|cont|err|note|warn|verb)>[^<]*</(?P=x)>"
+# Written out with named back-references so one fullmatch checks the whole structure. Every
+# choice is decided by the next character or tag name, so each quantifier is possessive and
+# each group atomic: the engine never gives back what it matched (no backtracking, linear).
+_CANON_MEM = (r"<mem>\s*+(?>(?><(?P<m>goal|subgoal|ctx)>[^<]*+</(?P=m)>"
+              r"|<prog>\s*+(?><(?P<p>done|now)>[^<]*+</(?P=p)>\s*+)*+</prog>)\s*+)*+</mem>")
+_CANON_KG = (r"<kg>\s*+(?><tri>\s*+<subj>[^<]*+</subj>\s*+<pred>[^<]*+</pred>\s*+<obj>[^<]*+"
+             r"</obj>\s*+</tri>\s*+)*+</kg>")
+_CANON_LOGIC = (r"<logic>\s*+(?><(?P<l>prop|proof|crit|doubt)>\s*+(?><sym>[^<]*+</sym>\s*+)?+"
+                r"(?><nat>[^<]*+</nat>\s*+)?+</(?P=l)>\s*+)*+</logic>")
+_CANON_CHAIN = (r'<chain>\s*+(?>(?><step(?>\s++index="[^"<>]*+")?+'
+                r'(?>\s++depends_on="[^"<>]*+")?+\s*+>[^<]*+</step>'
+                r"|<(?P<y>reflect|cont|err|note|warn|verb)>[^<]*+</(?P=y)>)\s*+)*+</chain>")
+_CANON_EXTRA = r"<(?P<x>reflect|cont|err|note|warn|verb)>[^<]*+</(?P=x)>"
 _CANONICAL_RE = re.compile(
-    r"\s*<reasoning>\s*(?:(?:" + "|".join((_CANON_MEM, _CANON_KG, _CANON_LOGIC, _CANON_CHAIN,
-                                           _CANON_EXTRA)) + r")\s*)*</reasoning>\s*")
+    r"\s*+<reasoning>\s*+(?>(?>" + "|".join((_CANON_MEM, _CANON_KG, _CANON_LOGIC, _CANON_CHAIN,
+                                             _CANON_EXTRA)) + r")\s*+)*+</reasoning>\s*+")
 
 
 # One pass over a canonical block finds every leaf-bearing element in document order. Every
@@ -86,11 +100,14 @@ _CANONICAL_RE = re.compile(
 # tag can only stand where the grammar allows it, so this finds exactly what a section-by-section
 # scan finds. Each alternative is one named group, so ``lastgroup`` says which one matched.
 _ONE_PASS_RE = re.compile(
-    r"<(?:(?P<M>(goal|subgoal|ctx|done|now)>([^<]*)</\2>)"
-    r"|(?P<T>tri>\s*<subj>([^<]*)</subj>\s*<pred>([^<]*)</pred>\s*<obj>([^<]*)</obj>\s*</tri>)"
-    r"|(?P<L>(prop|proof|crit|doubt)>\s*(?:<sym>([^<]*)</sym>\s*)?(?:<nat>([^<]*)</nat>\s*)?</\9>)"
-    r'|(?P<S>step(?:\s+index="([^"<>]*)")?(?:\s+depends_on="([^"<>]*)")?\s*>([^<]*)</step>)'
-    r"|(?P<X>(reflect|cont|err|note|warn|verb)>([^<]*)</\17>))")
+    r"<(?:(?P<M>(goal|subgoal|ctx|done|now)>([^<]*+)</\2>)"
+    r"|(?P<T>tri>\s*+<subj>([^<]*+)</subj>\s*+<pred>([^<]*+)</pred>\s*+<obj>([^<]*+)</obj>"
+    r"\s*+</tri>)"
+    r"|(?P<L>(prop|proof|crit|doubt)>\s*+(?><sym>([^<]*+)</sym>\s*+)?+(?><nat>([^<]*+)</nat>"
+    r"\s*+)?+</\9>)"
+    r'|(?P<S>step(?>\s++index="([^"<>]*+)")?+(?>\s++depends_on="([^"<>]*+)")?+\s*+>([^<]*+)'
+    r"</step>)"
+    r"|(?P<X>(reflect|cont|err|note|warn|verb)>([^<]*+)</\17>))")
 
 
 def _fast_extract(raw: str, body: str) -> Reasoning:
@@ -145,62 +162,168 @@ class _StepSink:
         self.problems: list[str] = []
 
 
+class Tag(NamedTuple):
+    """One tag found by ``iter_tags``: ``text[start:end]``, its name, attributes (the last of
+    a repeated name wins), and whether it closes (``</x>``) or closes itself (``<x/>``)."""
+
+    start: int
+    end: int
+    name: str
+    attrs: dict[str, str]
+    closing: bool
+    selfclosing: bool
+
+
+# The pieces of a tag, each matched where the scanner stands (possessive: no backtracking).
+_NAME_RE = re.compile(r"\w++")
+_ATTR_HEAD_RE = re.compile(r"\s++([\w-]++)\s*+(=)\s*+")
+_UNQUOTED_RE = re.compile(r"[^\s>]*+")
+_TAIL_RE = re.compile(r"\s*+(/?)>")
+# A tag's attributes, read from its attribute text once the tag is found (the lookbehind keeps
+# a failed name from being tried again from each of its letters).
+_ATTR_RE = re.compile(r"(?<![\w-])([\w-]++)\s*+=\s*+(?:\"([^\"]*+)\"|'([^']*+)'|([^\s>]*+))")
+
+
+def iter_tags(text: str) -> Iterator[Tag]:
+    """Every known tag of ``text`` in order, left to right, never overlapping, in time linear
+    in ``len(text)`` whatever it holds.
+
+    A tag is ``<``, an optional ``/``, a known tag name (a whole word), any number of
+    attributes ``name=value`` each after whitespace, optional whitespace, an optional ``/`` and
+    ``>``; a value is ``"…"``, ``'…'`` or runs to the next whitespace or ``>``. Every other
+    ``<`` is text. Where a value can be read more than one way (a quote that closes far away,
+    or not at all), the ways are tried in the order a backtracking regex would try them, so
+    the tags found are the ones such a regex finds. Whether a tag can end from a position
+    between two attributes depends only on the text from there on, so the positions from
+    which none can end are remembered for the whole text: each is explored once, and the
+    search stays linear where the regex took exponential time.
+    """
+    dead: set[int] = set()  # attribute boundaries from which no tag can end
+    ends: dict[int, list[int]] = {}  # value start -> where the value can end, in order
+    find = text.find
+    pos = find("<")
+    while pos >= 0:
+        tag = _read_tag(text, pos, dead, ends)
+        if tag is None:
+            pos = find("<", pos + 1)
+        else:
+            yield tag
+            pos = find("<", tag.end)
+
+
+def _read_tag(text: str, pos: int, dead: set[int], ends: dict[int, list[int]]) -> Tag | None:
+    i = pos + 1
+    closing = text.startswith("/", i)
+    if closing:
+        i += 1
+    m = _NAME_RE.match(text, i)
+    if m is None or m.group() not in KNOWN_TAGS:
+        return None
+    first = node = m.end()
+    # Depth-first over the boundaries between attributes: [boundary, boundaries after its
+    # next attribute still to try]. A boundary all of whose ways fail is dead.
+    stack: list[tuple[int, list[int]]] = []
+    while True:
+        if node not in dead:
+            head = _ATTR_HEAD_RE.match(text, node)
+            if head is not None:
+                stack.append((node, list(_value_ends(text, head, ends))))
+            else:
+                tail = _TAIL_RE.match(text, node)
+                if tail is not None:
+                    attrs = ({a.group(1): a.group(2) if a.group(2) is not None else
+                              a.group(3) if a.group(3) is not None else a.group(4)
+                              for a in _ATTR_RE.finditer(text, first, node)}
+                             if node > first else {})
+                    return Tag(pos, tail.end(), m.group(), attrs, closing, bool(tail.group(1)))
+                dead.add(node)
+        while stack and not stack[-1][1]:
+            dead.add(stack.pop()[0])
+        if not stack:
+            return None
+        node = stack[-1][1].pop()
+
+
+def _value_ends(text: str, head: re.Match[str], ends: dict[int, list[int]]) -> list[int]:
+    """Where the value after ``head`` (``␣name=␣``) can end, the last to try first: after a
+    closing quote, at the next whitespace or ``>``, or (with whitespace after ``=``) empty."""
+    j = head.end()
+    got = ends.get(j)
+    if got is None:
+        got = []
+        q = text[j:j + 1]
+        if q == '"' or q == "'":
+            k = text.find(q, j + 1)
+            if k >= 0:
+                got.append(k + 1)
+        got.append(_UNQUOTED_RE.match(text, j).end())
+        ends[j] = got
+    eq = head.end(2)
+    return [eq, *reversed(got)] if j > eq else got[::-1]
+
+
 def _tolerant_tree(body: str, problems: list[str]) -> ET.Element:
     """Build a tree from known tags only; every other ``<``/``&`` is plain text."""
     builder = ET.TreeBuilder()
-    stack: list[str] = []
+    stack: list[str] = ["reasoning"]
+    open_count = {"reasoning": 1}  # tags on the stack (a membership test in O(1))
     pos = 0
     builder.start("reasoning", {})
-    stack.append("reasoning")
     first = True
     root_closed = False
     data, start_tag, end_tag = builder.data, builder.start, builder.end
-    for m in _TAG_RE.finditer(body):
-        at, end = m.span()
+
+    def pop() -> None:
+        tag = stack.pop()
+        open_count[tag] -= 1
+        end_tag(tag)
+
+    for t in iter_tags(body):
+        at, end, tag = t.start, t.end, t.name
         if at > pos:
             data(body[pos:at])
         pos = end
-        closing, tag, attrs, selfclose = m.groups()
-        if first and not closing and tag == "reasoning" and at == 0:
+        if first and not t.closing and tag == "reasoning" and at == 0:
             first = False
             continue  # the outer tag was opened above
         first = False
-        if closing:
-            if tag not in stack:
+        if t.closing:
+            if not open_count.get(tag):
                 problems.append(f"stray </{tag}> ignored")
                 continue
             while stack[-1] != tag:
                 problems.append(f"unclosed <{stack[-1]}> closed by </{tag}>")
-                end_tag(stack.pop())
+                pop()
             if tag == "reasoning" and len(stack) == 1:
                 root_closed = True
                 continue  # close at the very end, after any trailing text
-            end_tag(stack.pop())
+            pop()
             continue
         if stack[-1] in LEAVES:
             problems.append(f"unclosed <{stack[-1]}> closed by <{tag}>")
-            end_tag(stack.pop())
-        if tag in REOPEN_CLOSES and tag in stack:
+            pop()
+        if tag in REOPEN_CLOSES and open_count.get(tag):
             while stack[-1] != tag:
                 problems.append(f"unclosed <{stack[-1]}> closed by <{tag}>")
-                end_tag(stack.pop())
+                pop()
             problems.append(f"unclosed <{tag}> closed by the next <{tag}>")
-            end_tag(stack.pop())
-        attrib = {a.group(1): next(g for g in a.groups()[1:] if g is not None)
-                  for a in _ATTR_RE.finditer(attrs)} if attrs else {}
-        start_tag(tag, attrib)
-        if selfclose:
+            pop()
+        start_tag(tag, t.attrs)
+        if t.selfclosing:
             end_tag(tag)
         else:
+            if len(stack) >= MAX_DEPTH:
+                raise ReasoningTooDeep(f"tags nested over {MAX_DEPTH} deep")
             stack.append(tag)
+            open_count[tag] = open_count.get(tag, 0) + 1
     if pos < len(body):
-        builder.data(body[pos:])
+        data(body[pos:])
     while len(stack) > 1:
         problems.append(f"unclosed <{stack[-1]}>")
-        builder.end(stack.pop())
+        pop()
     if not root_closed:
         problems.append("unclosed <reasoning>")
-    builder.end("reasoning")
+    end_tag("reasoning")
     return builder.close()
 
 
@@ -341,14 +464,9 @@ def split_inline_reasoning(content: str) -> tuple[str | None, str, list[str]]:
     if end >= 0:
         cut = end + len("</reasoning>")
         return stripped[:cut], stripped[cut:].strip(), []
-    if speedups is not None:  # the same cut, in linear time (the regex can take hours)
-        cut = speedups.last_closing_end(stripped)
-        cut = cut if cut >= 0 else len(stripped)
-    else:
-        last = None
-        for m in _TAG_RE.finditer(stripped):
-            if m.group(1):
-                last = m
-        cut = last.end() if last else len(stripped)
+    cut = len(stripped)
+    for t in iter_tags(stripped):  # linear: the scanner never backtracks
+        if t.closing:
+            cut = t.end
     return stripped[:cut], stripped[cut:].strip(), ["unclosed <reasoning>: the block was cut "
                                                      "after its last closing tag"]

@@ -13,7 +13,7 @@ from typing import Any
 
 from synapse_core.data.banned import BannedMatcher
 from synapse_core.data.bias import bias_detection
-from synapse_core.data.reasoning import parse_reasoning, split_inline_reasoning
+from synapse_core.data.reasoning import ReasoningTooDeep, parse_reasoning, split_inline_reasoning
 from synapse_core.data.records import Message, Record
 from synapse_core.data.scoring import combine, conversation_quality, label_for, reasoning_quality
 
@@ -63,7 +63,7 @@ def _assistant(content: str, reasoning_text: Any, where: str, text_where: str = 
         return Message("assistant", answer, None)
     try:
         r = parse_reasoning(block)
-    except RecursionError:  # (thousands of nested tags: a reader's stack is not that deep)
+    except ReasoningTooDeep:  # (hundreds of nested tags: no block of the schema)
         field = f"{where}.reasoning" if reasoning_text is not None else text_where or where
         raise RowError(f"{field}: <reasoning> block nested too deeply to read") from None
     if problems:  # the split already explained the missing </reasoning>
@@ -129,10 +129,18 @@ def _given_metrics(obj: dict[str, Any]) -> dict[str, float]:
             if k != "bias_detection":
                 raise RowError(f"quality_metrics.{k}: expected a number, got a boolean")
             v = 1.0 if v else 0.0
-        if not isinstance(v, (int, float)) or not math.isfinite(v):
-            raise RowError(f"quality_metrics.{k}: expected a finite number, got {v!r}")
+        if not isinstance(v, (int, float)) or isinstance(v, float) and not math.isfinite(v):
+            raise RowError(f"quality_metrics.{k}: expected a finite number, got {_short(v)}")
+        if not 0 <= v <= 1:  # (an int is compared as is: float() refuses 400 digits)
+            raise RowError(f"quality_metrics.{k}: {_short(v)} is outside its range [0, 1]")
         out[k] = float(v)
     return out
+
+
+def _short(v: Any) -> str:
+    """``repr(v)`` cut to 40 characters (a number may have thousands of digits)."""
+    text = repr(v) if not isinstance(v, int) or abs(v) < 10 ** 40 else "an integer of over 40 digits"
+    return text if len(text) <= 40 else text[:39] + "…"
 
 
 def build_messages(obj: dict[str, Any], shape: str) -> tuple[list[Message], bool | None]:

@@ -12,7 +12,6 @@ from __future__ import annotations
 import re
 from typing import Any, Sequence
 
-from synapse_core.data.compiled import speedups
 from synapse_core.data.records import Message, Reasoning
 
 WIZARD = "\U0001f9d9"
@@ -110,13 +109,6 @@ def conversation_quality_of(roles: Sequence[str], contents: Sequence[str]
 
 def _repetition(text: str) -> float:
     """Share of sentences (over 20 characters) that repeat an earlier one exactly."""
-    if speedups is not None:  # the same, in one C pass
-        return speedups.repetition(text)
-    return _repetition_py(text)
-
-
-def _repetition_py(text: str) -> float:
-    """``_repetition`` in Python alone (what the compiled one must equal)."""
     # sentences are the pieces between runs of . ! ? and newlines; splitting on a single "."
     # also leaves empty pieces inside a run, which are never over 20 characters
     for sep in "!?\n":

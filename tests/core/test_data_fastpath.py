@@ -1,12 +1,12 @@
-"""The fast paths give exactly what the reference paths give.
+"""The worker processes give exactly what the single-process reader gives.
 
-* the summary path (``fastrow.summarize``, lazily rebuilt detail), in this process and in worker
-  processes, against the reference path (``rows.build_record`` in this process), on the
-  bundled demo data and on the benchmark's generated rows (plus bad, blank, over-long and BOM
-  lines): every field ``synapse score`` writes, the bad lines, the order, the rebuilt
-  conversation, reasons and raw row, and the table's columns;
+* rows scored in worker processes (``RowSummary`` records, lazily rebuilt detail) against full
+  Records built in this process, on the bundled demo data and on the benchmark's generated
+  rows (plus bad, blank, over-long and BOM lines): every field ``synapse score`` writes, the
+  bad lines, the order, the rebuilt conversation, reasons and raw row, and the table's columns;
 * the one-pass reader of canonical reasoning blocks against the tolerant parser, on every
-  block of those rows.
+  block of those rows;
+* a worker that dies is an error, not a hang; an abandoned load leaves no worker behind.
 """
 
 from __future__ import annotations
@@ -70,7 +70,7 @@ def _out(item: Record | BadLine) -> str:
 
 
 def _reference(path: Path, config: RunConfig) -> list[Record | BadLine]:
-    """The reference path: full Records built by ``rows.build_record`` in this process."""
+    """The reference: full Records built in this process."""
     out = list(iter_rows(path, config, workers=1, with_reasons=True))
     assert all(r._detail is None and r._messages is not None for r in out
                if isinstance(r, Record))
@@ -198,20 +198,35 @@ def test_one_pass_reasoning_matches_tolerant_parser(bench_file: Path) -> None:
     assert canonical > 1000
 
 
-def test_a_failing_worker_is_an_error_not_a_hang(bench_file: Path,
-                                                 monkeypatch: pytest.MonkeyPatch) -> None:
-    """A scoring process that fails reports it (the reader raises), and an abandoned load
-    leaves no scoring process behind."""
-    import multiprocessing
+def _workers() -> list:
+    """Our scoring processes: the pool's workers are children of its fork server (or, with
+    ``spawn``, of this process, beside multiprocessing's helpers)."""
+    import psutil
 
-    def broken(task: tuple) -> list:
-        raise ZeroDivisionError("boom")
+    me = psutil.Process()
+    return [p for p in me.children(recursive=True)
+            if "resource_tracker" not in " ".join(p.cmdline()) and (
+                p.ppid() != me.pid or "forkserver" not in " ".join(p.cmdline()))]
+
+
+def test_a_dying_worker_is_an_error_not_a_hang(bench_file: Path,
+                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    """A scoring process that dies is reported (the reader raises, naming the file), and an
+    abandoned load leaves no scoring process behind."""
+    import signal
+
+    monkeypatch.setattr(parallel, "BLOCK_BYTES", 8192)  # hundreds of blocks: some still queued
 
     gen = iter_rows(bench_file, _config(), workers=2)
     assert isinstance(next(gen), (Record, BadLine))
     gen.close()  # abandoned after one row
-    assert multiprocessing.active_children() == []
-    monkeypatch.setattr(parallel, "_score_block", broken)  # the forked workers inherit it
-    with pytest.raises(RuntimeError, match="ZeroDivisionError: boom"):
-        list(iter_rows(bench_file, _config(), workers=2))
-    assert multiprocessing.active_children() == []
+    assert _workers() == []
+    gen = iter_rows(bench_file, _config(), workers=2)
+    next(gen)
+    victims = _workers()
+    assert victims
+    for p in victims:
+        p.send_signal(signal.SIGKILL)
+    with pytest.raises(RuntimeError, match="a scoring process died"):
+        list(gen)
+    assert _workers() == []

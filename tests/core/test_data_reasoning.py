@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import pytest
 
-from synapse_core.data.fastrow import summarize_reasoning
 from synapse_core.data.reasoning import (parse_reasoning, parse_reasoning_tolerant,
                                          split_inline_reasoning)
 from synapse_core.data.records import ChainStep, LogicItem, Triplet
@@ -95,7 +94,6 @@ def test_odd_step_numbers_are_problems_not_crashes(attrs: str, problem: str) -> 
     text = f"<reasoning><chain><step {attrs}>x</step></chain></reasoning>"
     assert problem in parse_reasoning(text).problems
     assert problem in parse_reasoning_tolerant(text).problems
-    assert problem in summarize_reasoning(text)[7]
 
 
 def test_unicode_decimal_step_numbers_are_read() -> None:
