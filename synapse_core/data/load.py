@@ -17,7 +17,7 @@ from typing import Any, Iterator
 from synapse_core.data.banned import BannedMatcher, matcher_from_config
 from synapse_core.data.events import DatasetLoaded, DatasetLoadFailed, DatasetLoadProgressed
 from synapse_core.data.lines import long_line_reason, parse_line, parse_object
-from synapse_core.data.parallel import default_workers, iter_parallel_chunks
+from synapse_core.data import parallel
 from synapse_core.data.records import BadLine, Record
 from synapse_core.data.rows import content_hash
 from synapse_core.events import EventSink
@@ -83,10 +83,10 @@ def iter_chunks(path: str | Path, config: Any, *, stop: threading.Event | None =
     spath = str(path)
     any_row = False
     if workers is None:
-        workers = default_workers() if estimate_rows(p, total) >= PARALLEL_MIN_ROWS else 1
+        workers = parallel.default_workers() if estimate_rows(p, total) >= PARALLEL_MIN_ROWS else 1
     with open(p, "rb") as fh:
         if workers > 1:
-            chunks: Iterator[tuple[int, list[Record | BadLine]]] = iter_parallel_chunks(
+            chunks: Iterator[tuple[int, list[Record | BadLine]]] = parallel.iter_parallel_chunks(
                 fh, spath, config, workers, stop, with_reasons)
         else:
             chunks = _serial_chunks(_read_lines(fh, limit), spath, config)

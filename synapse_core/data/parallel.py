@@ -57,10 +57,11 @@ def make_pool(workers: int, config: Any, path: str, with_reasons: bool) -> Proce
     (starting a worker then fails with "bad value(s) in fds_to_keep"). Where stderr has no
     descriptor, the null device stands in while the pool starts its processes."""
     method = "forkserver" if "forkserver" in multiprocessing.get_all_start_methods() else "spawn"
-    pool = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context(method),
-                               initializer=_init_worker, initargs=(config, path, with_reasons))
-    with _stderr_with_fd():
-        # ProcessPoolExecutor starts its processes on the first submit: start them now, here
+    with _stderr_with_fd():  # (the executor's queues start the tracker, its first task the
+        # fork server; later workers are forked by the fork server, which needs no stderr)
+        pool = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context(method),
+                                   initializer=_init_worker,
+                                   initargs=(config, path, with_reasons))
         pool.submit(int).result()
     return pool
 

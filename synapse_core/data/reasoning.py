@@ -199,11 +199,11 @@ def iter_tags(text: str) -> Iterator[Tag]:
     search stays linear where the regex took exponential time.
     """
     dead: set[int] = set()  # attribute boundaries from which no tag can end
-    ends: dict[int, list[int]] = {}  # value start -> where the value can end, in order
+    quotes: dict[int, int] = {}  # an opening quote -> its closing quote (-1: none)
     find = text.find
     pos = find("<")
     while pos >= 0:
-        tag = _read_tag(text, pos, dead, ends)
+        tag = _read_tag(text, pos, dead, quotes)
         if tag is None:
             pos = find("<", pos + 1)
         else:
@@ -211,7 +211,7 @@ def iter_tags(text: str) -> Iterator[Tag]:
             pos = find("<", tag.end)
 
 
-def _read_tag(text: str, pos: int, dead: set[int], ends: dict[int, list[int]]) -> Tag | None:
+def _read_tag(text: str, pos: int, dead: set[int], quotes: dict[int, int]) -> Tag | None:
     i = pos + 1
     closing = text.startswith("/", i)
     if closing:
@@ -220,46 +220,54 @@ def _read_tag(text: str, pos: int, dead: set[int], ends: dict[int, list[int]]) -
     if m is None or m.group() not in KNOWN_TAGS:
         return None
     first = node = m.end()
-    # Depth-first over the boundaries between attributes: [boundary, boundaries after its
-    # next attribute still to try]. A boundary all of whose ways fail is dead.
-    stack: list[tuple[int, list[int]]] = []
+    # Depth-first over the boundaries between attributes, each value's first reading first.
+    # ``passed``: the boundaries of the current path; ``forks``: (index in passed, the other
+    # readings of the value after it, the last to try first; -1 - j: "to the next whitespace
+    # or > from j"). A boundary from which every reading failed is dead.
+    passed: list[int] = []
+    forks: list[tuple[int, list[int]]] = []
+    head_match, unquoted, tail_match = _ATTR_HEAD_RE.match, _UNQUOTED_RE.match, _TAIL_RE.match
     while True:
         if node not in dead:
-            head = _ATTR_HEAD_RE.match(text, node)
+            head = head_match(text, node)
             if head is not None:
-                stack.append((node, list(_value_ends(text, head, ends))))
-            else:
-                tail = _TAIL_RE.match(text, node)
-                if tail is not None:
-                    attrs = ({a.group(1): a.group(2) if a.group(2) is not None else
-                              a.group(3) if a.group(3) is not None else a.group(4)
-                              for a in _ATTR_RE.finditer(text, first, node)}
-                             if node > first else {})
-                    return Tag(pos, tail.end(), m.group(), attrs, closing, bool(tail.group(1)))
-                dead.add(node)
-        while stack and not stack[-1][1]:
-            dead.add(stack.pop()[0])
-        if not stack:
+                passed.append(node)
+                j = head.end()
+                eq = head.end(2)
+                others = [eq] if j > eq else []  # with whitespace after "=": an empty value
+                q = text[j:j + 1]
+                if q == '"' or q == "'":
+                    k = quotes.get(j)
+                    if k is None:
+                        k = quotes[j] = text.find(q, j + 1)
+                    if k >= 0:
+                        others.append(-1 - j)
+                        node = k + 1
+                    else:
+                        node = unquoted(text, j).end()
+                else:
+                    node = unquoted(text, j).end()
+                if others:
+                    forks.append((len(passed) - 1, others))
+                continue
+            tail = tail_match(text, node)
+            if tail is not None:
+                attrs = ({a.group(1): a.group(2) if a.group(2) is not None else
+                          a.group(3) if a.group(3) is not None else a.group(4)
+                          for a in _ATTR_RE.finditer(text, first, node)} if node > first else {})
+                return Tag(pos, tail.end(), m.group(), attrs, closing, bool(tail.group(1)))
+            dead.add(node)
+        if not forks:
+            dead.update(passed)
             return None
-        node = stack[-1][1].pop()
-
-
-def _value_ends(text: str, head: re.Match[str], ends: dict[int, list[int]]) -> list[int]:
-    """Where the value after ``head`` (``␣name=␣``) can end, the last to try first: after a
-    closing quote, at the next whitespace or ``>``, or (with whitespace after ``=``) empty."""
-    j = head.end()
-    got = ends.get(j)
-    if got is None:
-        got = []
-        q = text[j:j + 1]
-        if q == '"' or q == "'":
-            k = text.find(q, j + 1)
-            if k >= 0:
-                got.append(k + 1)
-        got.append(_UNQUOTED_RE.match(text, j).end())
-        ends[j] = got
-    eq = head.end(2)
-    return [eq, *reversed(got)] if j > eq else got[::-1]
+        at, others = forks[-1]
+        dead.update(passed[at + 1:])
+        del passed[at + 1:]
+        node = others.pop()
+        if not others:
+            forks.pop()
+        if node < 0:
+            node = unquoted(text, -1 - node).end()
 
 
 def _tolerant_tree(body: str, problems: list[str]) -> ET.Element:

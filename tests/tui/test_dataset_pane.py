@@ -175,20 +175,20 @@ async def test_reload_reads_the_file_again(run_config: RunConfig) -> None:
 
 async def test_a_large_file_is_scored_by_worker_processes_inside_the_app(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    # a file of PARALLEL_MIN_ROWS rows or more is scored by worker processes, spawned from the
+    # a file of PARALLEL_MIN_ROWS rows or more is scored by worker processes, started from the
     # loader's thread while Textual captures stderr (its fileno() is -1: starting them once
     # failed with "bad value(s) in fds_to_keep")
     from synapse_core.data import parallel
     from synapse_core.data.load import PARALLEL_MIN_ROWS
 
     started: list[int] = []
-    real_init = parallel._Workers.__init__
+    real_make_pool = parallel.make_pool
 
-    def counting_init(self, ctx, workers, *args, **kwargs) -> None:
+    def counting_make_pool(workers: int, *args, **kwargs):
         started.append(workers)
-        real_init(self, ctx, workers, *args, **kwargs)
+        return real_make_pool(workers, *args, **kwargs)
 
-    monkeypatch.setattr(parallel._Workers, "__init__", counting_init)
+    monkeypatch.setattr(parallel, "make_pool", counting_make_pool)
     monkeypatch.setattr(parallel, "default_workers", lambda: 2)
     rows = _rows()  # 30 good rows and one broken line
     copies = PARALLEL_MIN_ROWS // len(rows) + 1
