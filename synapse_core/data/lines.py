@@ -98,6 +98,9 @@ def _decode_slow(data: bytes) -> Any:
     except json.JSONDecodeError as e:
         if e.msg.startswith("Unterminated string"):
             return f"invalid JSON: unterminated string starting at column {e.colno}"
+        if e.msg.startswith("Invalid control character"):
+            return (f"invalid JSON: a raw control character (0x{ord(e.doc[e.pos]):02x}) inside a "
+                    f"string at column {e.colno} (write it as an escape such as \\t)")
         return f"invalid JSON: {e.msg} (column {e.colno})"
     except RecursionError:
         return "invalid JSON: nested too deeply"

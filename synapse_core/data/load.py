@@ -39,6 +39,15 @@ def resolve_data_path(config: Any) -> Path:
     return config.resolve_path(config.data.path)
 
 
+def describe_bad_lines(bad: list[BadLine], first: int = 20) -> list[str]:
+    """``FILE:LINE: reason`` for the first ``first`` bad lines, then how many more there are
+    (where a run or a command lists what it set aside)."""
+    out = [f"bad line {b}" for b in bad[:first]]
+    if len(bad) > first:
+        out.append(f"… and {len(bad) - first:,} more bad lines (`synapse score` lists them all)")
+    return out
+
+
 def _is_dataset_dir(p: Path) -> bool:
     return p.is_dir() and any((p / n).exists() for n in
                               ("dataset_info.json", "state.json", "dataset_dict.json"))

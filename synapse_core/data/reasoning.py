@@ -76,38 +76,44 @@ def parse_reasoning_tolerant(text: str) -> Reasoning:
     return out
 
 
-# The canonical grammar: sections in any order and number, leaves hold plain text only.
-# Written out with named back-references so one fullmatch checks the whole structure. Every
-# choice is decided by the next character or tag name, so each quantifier is possessive and
-# each group atomic: the engine never gives back what it matched (no backtracking, linear).
-_CANON_MEM = (r"<mem>\s*+(?>(?><(?P<m>goal|subgoal|ctx)>[^<]*+</(?P=m)>"
-              r"|<prog>\s*+(?><(?P<p>done|now)>[^<]*+</(?P=p)>\s*+)*+</prog>)\s*+)*+</mem>")
+# The canonical grammar: sections in any order and number, leaves hold plain text only, so
+# one fullmatch checks the whole structure. Every choice is decided by the next tag name, so
+# each quantifier is possessive and each group atomic: the engine never gives back what it
+# matched (no backtracking: linear). It has no capturing group: CPython 3.11's possessive
+# repeats can misplace a group inside them ("The span of capturing group is wrong").
+def _leaves(*tags: str) -> str:
+    """``<t>text</t>`` for any of ``tags``, as one atomic alternation."""
+    return "(?>" + "|".join(rf"<{t}>[^<]*+</{t}>" for t in tags) + ")"
+
+
+_EXTRA = _leaves("reflect", "cont", "err", "note", "warn", "verb")
+_CANON_MEM = (r"<mem>\s*+(?>(?>" + _leaves("goal", "subgoal", "ctx")
+              + r"|<prog>\s*+(?>" + _leaves("done", "now") + r"\s*+)*+</prog>)\s*+)*+</mem>")
 _CANON_KG = (r"<kg>\s*+(?><tri>\s*+<subj>[^<]*+</subj>\s*+<pred>[^<]*+</pred>\s*+<obj>[^<]*+"
              r"</obj>\s*+</tri>\s*+)*+</kg>")
-_CANON_LOGIC = (r"<logic>\s*+(?><(?P<l>prop|proof|crit|doubt)>\s*+(?><sym>[^<]*+</sym>\s*+)?+"
-                r"(?><nat>[^<]*+</nat>\s*+)?+</(?P=l)>\s*+)*+</logic>")
+_CANON_LOGIC = (r"<logic>\s*+(?>(?>" + "|".join(
+    rf"<{k}>\s*+(?><sym>[^<]*+</sym>\s*+)?+(?><nat>[^<]*+</nat>\s*+)?+</{k}>"
+    for k in LOGIC_KINDS) + r")\s*+)*+</logic>")
 _CANON_CHAIN = (r'<chain>\s*+(?>(?><step(?>\s++index="[^"<>]*+")?+'
-                r'(?>\s++depends_on="[^"<>]*+")?+\s*+>[^<]*+</step>'
-                r"|<(?P<y>reflect|cont|err|note|warn|verb)>[^<]*+</(?P=y)>)\s*+)*+</chain>")
-_CANON_EXTRA = r"<(?P<x>reflect|cont|err|note|warn|verb)>[^<]*+</(?P=x)>"
+                r'(?>\s++depends_on="[^"<>]*+")?+\s*+>[^<]*+</step>|' + _EXTRA
+                + r")\s*+)*+</chain>")
 _CANONICAL_RE = re.compile(
     r"\s*+<reasoning>\s*+(?>(?>" + "|".join((_CANON_MEM, _CANON_KG, _CANON_LOGIC, _CANON_CHAIN,
-                                             _CANON_EXTRA)) + r")\s*+)*+</reasoning>\s*+")
+                                             _EXTRA)) + r")\s*+)*+</reasoning>\s*+")
 
 
 # One pass over a canonical block finds every leaf-bearing element in document order. Every
 # alternative starts with "<", so the engine skips from "<" to "<" in C; in a canonical block a
 # tag can only stand where the grammar allows it, so this finds exactly what a section-by-section
-# scan finds. Each alternative is one named group, so ``lastgroup`` says which one matched.
+# scan finds. Each alternative is one named group, so ``lastgroup`` says which one matched. It
+# only ever reads a block the grammar above accepted, where each [^<]* ends at the "<" the next
+# literal needs: no backtracking, with or without possessive quantifiers.
 _ONE_PASS_RE = re.compile(
-    r"<(?:(?P<M>(goal|subgoal|ctx|done|now)>([^<]*+)</\2>)"
-    r"|(?P<T>tri>\s*+<subj>([^<]*+)</subj>\s*+<pred>([^<]*+)</pred>\s*+<obj>([^<]*+)</obj>"
-    r"\s*+</tri>)"
-    r"|(?P<L>(prop|proof|crit|doubt)>\s*+(?><sym>([^<]*+)</sym>\s*+)?+(?><nat>([^<]*+)</nat>"
-    r"\s*+)?+</\9>)"
-    r'|(?P<S>step(?>\s++index="([^"<>]*+)")?+(?>\s++depends_on="([^"<>]*+)")?+\s*+>([^<]*+)'
-    r"</step>)"
-    r"|(?P<X>(reflect|cont|err|note|warn|verb)>([^<]*+)</\17>))")
+    r"<(?:(?P<M>(goal|subgoal|ctx|done|now)>([^<]*)</\2>)"
+    r"|(?P<T>tri>\s*<subj>([^<]*)</subj>\s*<pred>([^<]*)</pred>\s*<obj>([^<]*)</obj>\s*</tri>)"
+    r"|(?P<L>(prop|proof|crit|doubt)>\s*(?:<sym>([^<]*)</sym>\s*)?(?:<nat>([^<]*)</nat>\s*)?</\9>)"
+    r'|(?P<S>step(?:\s+index="([^"<>]*)")?(?:\s+depends_on="([^"<>]*)")?\s*>([^<]*)</step>)'
+    r"|(?P<X>(reflect|cont|err|note|warn|verb)>([^<]*)</\17>))")
 
 
 def _fast_extract(raw: str, body: str) -> Reasoning:

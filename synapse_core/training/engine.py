@@ -193,6 +193,10 @@ class Engine:
         detail = ", ".join(f"{k} {v}" for k, v in counts.items() if v)
         self.log(f"data: {len(prepared.rows)} rows for {self.config.training.objective} "
                  f"from {prepared.data_path}" + (f" ({detail})" if detail else ""))
+        from synapse_core.data.load import describe_bad_lines
+
+        for line in describe_bad_lines(prepared.bad_lines):  # FILE:LINE: reason, 20 at most
+            self.log(line, "warning")
         return list(prepared.rows)
 
     def _extra_metrics(self) -> dict[str, Any]:

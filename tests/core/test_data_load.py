@@ -160,3 +160,68 @@ def test_a_block_nested_thousands_deep_is_a_bad_line_not_a_failed_load(tmp_path:
             f"{path}:1: messages[1].reasoning: <reasoning> block nested too deeply to read",
             f"{path}:2: text: <reasoning> block nested too deeply to read"]
         assert [r.line for r in items if not isinstance(r, BadLine)] == [3]
+
+
+BAD_CORPUS = Path(__file__).resolve().parents[1] / "data" / "bad"
+
+
+def _expected_bad_lines(path: Path) -> dict[int, str]:
+    """``NAME.expect`` beside ``NAME.jsonl``: ``LINE<TAB>part of the reason`` per bad line."""
+    out = {}
+    for row in path.with_suffix(".expect").read_text(encoding="utf-8").splitlines():
+        if row.strip() and not row.startswith("#"):
+            line, reason = row.split("\t", 1)
+            out[int(line)] = reason
+    return out
+
+
+@pytest.mark.parametrize("path", sorted(BAD_CORPUS.glob("*.jsonl")), ids=lambda p: p.stem)
+def test_every_bad_input_of_the_corpus_is_a_bad_line_everywhere(
+        path: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """tests/data/bad/: each file loads with exactly its expected bad lines (FILE:LINE and the
+    reason) and no exception, through the loader, `synapse score --out`, `synapse graph
+    --out` and training preparation (whose kept rows are then written)."""
+    from synapse_core.cli import main
+    from synapse_core.data.prepare import prepare_dataset, write_prepared
+
+    expected = _expected_bad_lines(path)
+    items = rows(path)
+    bad = {b.line: b.reason for b in items if isinstance(b, BadLine)}
+    assert sorted(bad) == sorted(expected)
+    for line, part in expected.items():
+        assert part in bad[line], (line, bad[line])
+    valid = sum(isinstance(i, Record) for i in items)
+    assert valid >= 2  # every corpus file keeps good rows around its bad ones
+
+    scored = tmp_path / "scored.jsonl"
+    assert main(["score", str(path), "--out", str(scored), "--json"]) == 0
+    out = capsys.readouterr()
+    counts = json.loads(out.out.strip().splitlines()[-1])
+    assert (counts["valid"], counts["invalid"]) == (valid, len(expected))
+    for line in expected:
+        assert f"{path}:{line}: " in out.err
+    assert len(scored.read_text(encoding="utf-8").splitlines()) == valid
+
+    graph = tmp_path / "graph.json"
+    assert main(["graph", str(path), "--out", str(graph), "--json"]) == 0
+    summary = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert summary["bad_lines"] == len(expected) and graph.stat().st_size > 0
+
+    config = RunConfig()
+    prepared = prepare_dataset(config, data_path=path, decisions_path=tmp_path / "dec.json")
+    assert [b.line for b in prepared.bad_lines] == sorted(expected)
+    assert len(prepared.rows) + len(prepared.rejected) == valid
+    write_prepared(prepared, tmp_path / "prepared")
+    assert (tmp_path / "prepared" / "bad_lines.txt").read_text(encoding="utf-8").count(
+        "\n") == len(expected)
+
+
+def test_bad_lines_are_listed_first_twenty_then_a_count() -> None:
+    from synapse_core.data.load import describe_bad_lines
+
+    bad = [BadLine("d.jsonl", i, "invalid JSON: Expecting value (column 1)") for i in range(1, 26)]
+    lines = describe_bad_lines(bad)
+    assert lines[0] == "bad line d.jsonl:1: invalid JSON: Expecting value (column 1)"
+    assert len(lines) == 21 and lines[19].startswith("bad line d.jsonl:20: ")
+    assert lines[20].startswith("… and 5 more bad lines")
+    assert describe_bad_lines(bad[:3]) == [f"bad line {b}" for b in bad[:3]]
