@@ -16,6 +16,7 @@ Workers are started with ``forkserver`` where there is one (``spawn`` elsewhere)
 
 from __future__ import annotations
 
+import gc
 import multiprocessing
 import os
 import sys
@@ -69,6 +70,9 @@ def make_pool(workers: int, config: Any, path: str, with_reasons: bool) -> Proce
 def _init_worker(config: Any, path: str, with_reasons: bool) -> None:
     _WORKER.update(config=config, path=path, with_reasons=with_reasons,
                    matcher=matcher_from_config(config))
+    # What the worker imported lives as long as it does: the collector need not walk it
+    # again at every collection (a block's rows are freed by reference counting anyway).
+    gc.freeze()
 
 
 def _score_block(line: int, offset: int, block: bytes

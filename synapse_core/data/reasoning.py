@@ -185,6 +185,10 @@ _NAME_RE = re.compile(r"\w++")
 _ATTR_HEAD_RE = re.compile(r"\s++([\w-]++)\s*+(=)\s*+")
 _UNQUOTED_RE = re.compile(r"[^\s>]*+")
 _TAIL_RE = re.compile(r"\s*+(/?)>")
+_NAMES = "|".join(sorted(REASONING_TAGS, key=len, reverse=True))
+# In C, from "<" to "<": a whole tag without attributes, or the start of one that may have
+# some (the Python scanner reads it). Every "<" before no known name is skipped here.
+_TAG_START_RE = re.compile(rf"<(?:(/?)({_NAMES})\s*+(/?)>|(?=/?(?:{_NAMES})\b))")
 # A tag's attributes, read from its attribute text once the tag is found (the lookbehind keeps
 # a failed name from being tried again from each of its letters).
 _ATTR_RE = re.compile(r"(?<![\w-])([\w-]++)\s*+=\s*+(?:\"([^\"]*+)\"|'([^']*+)'|([^\s>]*+))")
@@ -206,15 +210,20 @@ def iter_tags(text: str) -> Iterator[Tag]:
     """
     dead: set[int] = set()  # attribute boundaries from which no tag can end
     quotes: dict[int, int] = {}  # an opening quote -> its closing quote (-1: none)
-    find = text.find
-    pos = find("<")
-    while pos >= 0:
-        tag = _read_tag(text, pos, dead, quotes)
-        if tag is None:
-            pos = find("<", pos + 1)
+    pos = 0
+    while True:
+        for m in _TAG_START_RE.finditer(text, pos):
+            name = m.group(2)
+            if name is not None:  # a tag without attributes: all read by the regex
+                yield Tag(m.start(), m.end(), name, {}, m.group(1) == "/", m.group(3) == "/")
+                continue
+            tag = _read_tag(text, m.start(), dead, quotes)
+            if tag is not None:
+                yield tag
+                pos = tag.end
+                break  # go on after the tag
         else:
-            yield tag
-            pos = find("<", tag.end)
+            return
 
 
 def _read_tag(text: str, pos: int, dead: set[int], quotes: dict[int, int]) -> Tag | None:
