@@ -208,25 +208,31 @@ def iter_tags(text: str) -> Iterator[Tag]:
     which none can end are remembered for the whole text: each is explored once, and the
     search stays linear where the regex took exponential time.
     """
+    return map(Tag._make, _tags(text))
+
+
+def _tags(text: str) -> Iterator[tuple[int, int, str, dict[str, str], bool, bool]]:
+    """``iter_tags`` as plain tuples (the tree builder reads tens of thousands of them)."""
     dead: set[int] = set()  # attribute boundaries from which no tag can end
     quotes: dict[int, int] = {}  # an opening quote -> its closing quote (-1: none)
     pos = 0
     while True:
         for m in _TAG_START_RE.finditer(text, pos):
-            name = m.group(2)
+            slash, name, selfclose = m.group(1, 2, 3)
             if name is not None:  # a tag without attributes: all read by the regex
-                yield Tag(m.start(), m.end(), name, {}, m.group(1) == "/", m.group(3) == "/")
+                yield m.start(), m.end(), name, {}, slash == "/", selfclose == "/"
                 continue
             tag = _read_tag(text, m.start(), dead, quotes)
             if tag is not None:
                 yield tag
-                pos = tag.end
+                pos = tag[1]
                 break  # go on after the tag
         else:
             return
 
 
-def _read_tag(text: str, pos: int, dead: set[int], quotes: dict[int, int]) -> Tag | None:
+def _read_tag(text: str, pos: int, dead: set[int], quotes: dict[int, int]
+              ) -> tuple[int, int, str, dict[str, str], bool, bool] | None:
     i = pos + 1
     closing = text.startswith("/", i)
     if closing:
@@ -270,7 +276,7 @@ def _read_tag(text: str, pos: int, dead: set[int], quotes: dict[int, int]) -> Ta
                 attrs = ({a.group(1): a.group(2) if a.group(2) is not None else
                           a.group(3) if a.group(3) is not None else a.group(4)
                           for a in _ATTR_RE.finditer(text, first, node)} if node > first else {})
-                return Tag(pos, tail.end(), m.group(), attrs, closing, bool(tail.group(1)))
+                return pos, tail.end(), m.group(), attrs, closing, bool(tail.group(1))
             dead.add(node)
         if not forks:
             dead.update(passed)
@@ -301,16 +307,15 @@ def _tolerant_tree(body: str, problems: list[str]) -> ET.Element:
         open_count[tag] -= 1
         end_tag(tag)
 
-    for t in iter_tags(body):
-        at, end, tag = t.start, t.end, t.name
+    for at, end, tag, attrs, closing, selfclosing in _tags(body):
         if at > pos:
             data(body[pos:at])
         pos = end
-        if first and not t.closing and tag == "reasoning" and at == 0:
+        if first and not closing and tag == "reasoning" and at == 0:
             first = False
             continue  # the outer tag was opened above
         first = False
-        if t.closing:
+        if closing:
             if not open_count.get(tag):
                 problems.append(f"stray </{tag}> ignored")
                 continue
@@ -331,8 +336,8 @@ def _tolerant_tree(body: str, problems: list[str]) -> ET.Element:
                 pop()
             problems.append(f"unclosed <{tag}> closed by the next <{tag}>")
             pop()
-        start_tag(tag, t.attrs)
-        if t.selfclosing:
+        start_tag(tag, attrs)
+        if selfclosing:
             end_tag(tag)
         else:
             if len(stack) >= MAX_DEPTH:
@@ -488,8 +493,8 @@ def split_inline_reasoning(content: str) -> tuple[str | None, str, list[str]]:
         cut = end + len("</reasoning>")
         return stripped[:cut], stripped[cut:].strip(), []
     cut = len(stripped)
-    for t in iter_tags(stripped):  # linear: the scanner never backtracks
-        if t.closing:
-            cut = t.end
+    for _, end, _, _, closing, _ in _tags(stripped):  # linear: see iter_tags
+        if closing:
+            cut = end
     return stripped[:cut], stripped[cut:].strip(), ["unclosed <reasoning>: the block was cut "
                                                      "after its last closing tag"]
