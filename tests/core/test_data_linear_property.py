@@ -11,9 +11,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from synapse_core.config import REASONING_TAGS
-from synapse_core.data.reasoning import (iter_tags, parse_reasoning, parse_reasoning_tolerant,
+from synapse_core.data.reasoning import (parse_reasoning, parse_reasoning_tolerant,
                                          split_inline_reasoning)
 from synapse_core.data.records import ChainStep, LogicItem, Triplet
+from synapse_core.data.tags import iter_tags
 
 # The tag regex the reader replaced: the oracle of what a tag is. It backtracks exponentially
 # on an unclosed tag with many attributes, so it is only given short soup here.
