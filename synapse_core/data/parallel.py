@@ -170,13 +170,12 @@ def iter_parallel_chunks(fh: Any, path: str, config: Any, workers: int, stop: An
             if block is None:
                 yield offset, [BadLine(path, line, result)]
             else:
-                try:
-                    rows = result.result()
-                except BrokenProcessPool as e:
-                    raise RuntimeError(f"{path}: a scoring process died ({e})") from e
+                rows = result.result()
                 yield offset + len(block), _items(rows, offset, block, path, config, matcher)
             if stop is not None and stop.is_set():
                 return
+    except BrokenProcessPool as e:  # (from a result, or from submitting to the broken pool)
+        raise RuntimeError(f"{path}: a scoring process died ({e})") from e
     finally:
         pool.shutdown(wait=True, cancel_futures=True)
 

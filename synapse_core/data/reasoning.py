@@ -100,70 +100,51 @@ _CANONICAL_RE = re.compile(
                                              _EXTRA)) + r")\s*+)*+</reasoning>\s*+")
 
 
-# One pass over a canonical block finds every leaf-bearing element in document order. Every
-# alternative starts with "<", so the engine skips from "<" to "<" in C; in a canonical block a
-# tag can only stand where the grammar allows it, so this finds exactly what a section-by-section
-# scan finds. Each alternative is one named group, so ``lastgroup`` says which one matched. It
-# only ever reads a block the grammar above accepted, where each [^<]* ends at the "<" the next
-# literal needs: no backtracking, with or without possessive quantifiers.
-_ONE_PASS_RE = re.compile(
-    r"<(?:(?P<M>(goal|subgoal|ctx|done|now)>([^<]*)</\2>)"
-    r"|(?P<T>tri>\s*<subj>([^<]*)</subj>\s*<pred>([^<]*)</pred>\s*<obj>([^<]*)</obj>\s*</tri>)"
-    r"|(?P<L>(prop|proof|crit|doubt)>\s*(?:<sym>([^<]*)</sym>\s*)?(?:<nat>([^<]*)</nat>\s*)?</\9>)"
-    r'|(?P<S>step(?:\s+index="([^"<>]*)")?(?:\s+depends_on="([^"<>]*)")?\s*>([^<]*)</step>)'
-    r"|(?P<X>(reflect|cont|err|note|warn|verb)>([^<]*)</\17>))")
+# A canonical block read kind by kind: one findall each, in C (a literal prefix lets the engine
+# skip to each candidate). In a block the grammar above accepted, each tag stands only in its
+# own section and each [^<]* ends at the "<" the next literal needs, so each finds exactly the
+# elements of its kind, in document order, without backtracking. Marker groups tell an absent
+# <sym>/<nat>/index from an empty one (findall gives "" for both).
+_MEM_RE = re.compile(r"<(goal|subgoal|ctx|done|now)>([^<]*)<")
+_TRI_RE = re.compile(r"<tri>\s*<subj>([^<]*)</subj>\s*<pred>([^<]*)</pred>\s*<obj>([^<]*)<")
+_LOGIC_RE = re.compile(r"<(prop|proof|crit|doubt)>\s*(?:(<sym>)([^<]*)</sym>\s*)?"
+                       r"(?:(<nat>)([^<]*)</nat>)?")
+_STEP_RE = re.compile(r'<step(?:\s+index=("[^"<>]*"))?(?:\s+depends_on="([^"<>]*)")?\s*>([^<]*)<')
+_EXTRA_RE = re.compile(r"<(reflect|cont|err|note|warn|verb)>([^<]*)<")
 
 
 def _fast_extract(raw: str, body: str) -> Reasoning:
-    # Problems are listed by kind (memory, then triplets, then steps), as the section-by-section
-    # reading did, though the pass meets them in document order.
+    # Problems are listed by kind: memory, then triplets, then steps.
     out = Reasoning(raw=raw)
-    tri_problems: list[str] = []
-    step_out = _StepSink()
-    n = 0
-    for m in _ONE_PASS_RE.finditer(body):
-        kind = m.lastgroup
-        if kind == "T":
-            n += 1
-            s, p, o = m.group(5, 6, 7)
-            s, p, o = s.strip(), p.strip(), o.strip()
-            if s and p and o:
-                out.triplets.append(Triplet(s, p, o))
-                continue
-            missing = [k for k, v in (("subj", s), ("pred", p), ("obj", o)) if not v]
-            desc = (f"triplet {n} is empty" if len(missing) == 3
-                    else f"triplet {n} lacks {'/'.join(missing)}")
-            out.malformed_triplets.append(desc)
-            tri_problems.append(desc)
-        elif kind == "M":
-            tag, value = m.group(2, 3)
-            if getattr(out, tag) is not None:
-                out.problems.append(f"repeated <{tag}>")
-            setattr(out, tag, value.strip())
-        elif kind == "L":
-            kind_, sym, nat = m.group(9, 10, 11)
-            out.logic.append(LogicItem(kind_, None if sym is None else sym.strip(),
-                                       None if nat is None else nat.strip()))
-        elif kind == "S":
-            idx, dep, text = m.group(13, 14, 15)
-            _add_step(step_out, idx, dep, text.strip())
-        else:
-            tag, value = m.group(17, 18)
-            out.extras.setdefault(tag, []).append(value.strip())
-    out.steps = step_out.steps
-    out.problems += tri_problems
-    out.problems += step_out.problems
+    problems = out.problems
+    for tag, value in _MEM_RE.findall(body):
+        if getattr(out, tag) is not None:
+            problems.append(f"repeated <{tag}>")
+        setattr(out, tag, value.strip())
+    triplets = out.triplets
+    for n, (s, p, o) in enumerate(_TRI_RE.findall(body), 1):
+        s, p, o = s.strip(), p.strip(), o.strip()
+        if s and p and o:
+            triplets.append(Triplet(s, p, o))
+            continue
+        missing = [k for k, v in (("subj", s), ("pred", p), ("obj", o)) if not v]
+        desc = (f"triplet {n} is empty" if len(missing) == 3
+                else f"triplet {n} lacks {'/'.join(missing)}")
+        out.malformed_triplets.append(desc)
+        problems.append(desc)
+    out.logic = [LogicItem(kind, sym.strip() if has_sym else None, nat.strip() if has_nat else None)
+                 for kind, has_sym, sym, has_nat, nat in _LOGIC_RE.findall(body)]
+    steps = out.steps
+    for idx, dep, text in _STEP_RE.findall(body):
+        idx = idx[1:-1] if idx else None
+        if idx and idx.isascii() and idx.isdecimal() and len(idx) <= MAX_STEP_DIGITS and (
+                not dep or dep.isascii() and dep.isdecimal() and len(dep) <= MAX_STEP_DIGITS):
+            steps.append(ChainStep(int(idx), (int(dep),) if dep else (), text.strip()))
+        else:  # anything else as the tolerant path reads it (problems named alike)
+            _add_step(out, idx, dep, text.strip())
+    for tag, value in _EXTRA_RE.findall(body):
+        out.extras.setdefault(tag, []).append(value.strip())
     return out
-
-
-class _StepSink:
-    """Collects steps and their problems apart, so they can be listed after the others."""
-
-    __slots__ = ("steps", "problems")
-
-    def __init__(self) -> None:
-        self.steps: list[ChainStep] = []
-        self.problems: list[str] = []
 
 
 def _tolerant_tree(body: str, problems: list[str]) -> ET.Element:
@@ -327,7 +308,7 @@ def _number(text: str) -> int | None:
     return int(m.group()) if m and len(m.group()) <= MAX_STEP_DIGITS + 1 else None
 
 
-def _add_step(out: Reasoning | _StepSink, idx_raw: str | None, dep_raw: str | None, text: str) -> None:
+def _add_step(out: Reasoning, idx_raw: str | None, dep_raw: str | None, text: str) -> None:
     index, deps = step_fields(len(out.steps), idx_raw, dep_raw, out.problems)
     out.steps.append(ChainStep(index, deps, text))
 
