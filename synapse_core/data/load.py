@@ -14,10 +14,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterator
 
-from synapse_core.data.banned import BannedMatcher, matcher_from_config
+from synapse_core.data import parallel
+from synapse_core.data.banned import matcher_from_config
 from synapse_core.data.events import DatasetLoaded, DatasetLoadFailed, DatasetLoadProgressed
 from synapse_core.data.lines import long_line_reason, parse_line, parse_object
-from synapse_core.data import parallel
 from synapse_core.data.records import BadLine, Record
 from synapse_core.data.rows import content_hash
 from synapse_core.events import EventSink
@@ -62,9 +62,10 @@ def iter_rows(path: str | Path, config: Any, *, stop: threading.Event | None = N
     few hundred lines (rows instead of bytes for a ``datasets`` folder). A JSONL file of
     ``PARALLEL_MIN_ROWS`` rows or more is scored by ``workers`` processes (default: one per
     CPU, see ``parallel.default_workers``; 1 means in this process), with the same
-    results in the same order. Records build ``messages``/``raw`` (and ``reasons``) from their
-    line when first read; ``with_reasons`` gives them their reasons at once (the CLI writes
-    them), in this process as full Records from the reference path.
+    results in the same order. Rows read in this process are full Records; rows scored by
+    workers are Records that rebuild ``messages``/``raw`` (and ``reasons``) from their line
+    when first read, and ``with_reasons`` has the workers send the reasons at once (the CLI
+    writes them).
     """
     for items in iter_chunks(path, config, stop=stop, progress=progress, workers=workers,
                              with_reasons=with_reasons):
@@ -92,7 +93,8 @@ def iter_chunks(path: str | Path, config: Any, *, stop: threading.Event | None =
     spath = str(path)
     any_row = False
     if workers is None:
-        workers = parallel.default_workers() if estimate_rows(p, total) >= PARALLEL_MIN_ROWS else 1
+        workers = (parallel.default_workers() if estimate_rows(p, total) >= PARALLEL_MIN_ROWS
+                   else 1)
     with open(p, "rb") as fh:
         if workers > 1:
             chunks: Iterator[tuple[int, list[Record | BadLine]]] = parallel.iter_parallel_chunks(
