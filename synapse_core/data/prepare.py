@@ -20,7 +20,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -28,7 +27,8 @@ from typing import Any
 from synapse_core.data.decisions import Decision, open_decisions
 from synapse_core.data.load import iter_rows, resolve_data_path
 from synapse_core.data.records import BadLine, Message, Record
-from synapse_core.fileio import atomic_write_json, atomic_write_jsonl, atomic_write_text
+from synapse_core.fileio import (atomic_write_json, atomic_write_jsonl, atomic_write_text,
+                                 make_temp_dir)
 
 
 @dataclass
@@ -149,13 +149,13 @@ def write_prepared(prepared: PreparedDataset, out_dir: str | Path) -> Path:
         cols = (["prompt", "completion", "label"] if prepared.objective == "kto"
                 else ["messages"])
         ds = datasets.Dataset.from_dict({c: [] for c in cols})
-    tmp = Path(tempfile.mkdtemp(prefix=".dataset.", dir=out))
+    tmp = make_temp_dir(out, ".dataset.")
     try:
         ds.save_to_disk(str(tmp / "d"))
         target = out / "dataset"
         old = None
         if target.exists():
-            old = Path(tempfile.mkdtemp(prefix=".old.", dir=out)) / "d"
+            old = make_temp_dir(out, ".old.") / "d"
             os.replace(target, old)
         os.replace(tmp / "d", target)
         if old is not None:
