@@ -2,13 +2,15 @@
 
 Writes one output row per valid input row; bad lines go to stderr as ``FILE:LINE: reason``;
 ``--json`` prints a summary object to stdout. Exit 0 when the file was read (even with bad
-lines), 1 when it could not be read at all, 2 for a config error.
+lines), 1 when it could not be read at all, 2 for a config error or an ``--out`` that is the
+input itself (the same file, a hard link or a symlink to it) without ``--force``.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from typing import Any, Iterator
 
@@ -21,6 +23,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("data", help="JSONL file or saved `datasets` folder")
     p.add_argument("--config", help="run config TOML (weights, threshold, banned words)")
     p.add_argument("--out", help="write one scored row per valid input row here (JSONL)")
+    p.add_argument("--force", action="store_true",
+                   help="allow --out to name the input file itself (replacing the dataset)")
     p.add_argument("--json", action="store_true", help="print a summary object to stdout")
     p.set_defaults(func=_run)
 
@@ -37,12 +41,25 @@ def scored_row(r: Any) -> dict[str, Any]:
             "reasons": r.reasons}
 
 
+def same_file(a: str | os.PathLike[str], b: str | os.PathLike[str]) -> bool:
+    """True when ``a`` and ``b`` are one file (the same path, a hard link or a symlink)."""
+    try:
+        return os.path.samefile(a, b)
+    except OSError:  # one of them does not exist (yet): not the same file
+        return False
+
+
 def _run(args: argparse.Namespace) -> int:
     from synapse_core.config import load_config
     from synapse_core.data.load import DataError, iter_rows
     from synapse_core.data.records import BadLine
     from synapse_core.fileio import atomic_write_jsonl
 
+    if args.out and not args.force and same_file(args.data, args.out):
+        print(f"synapse score: --out {args.out} is the input file itself (the same file or a "
+              "link to it): writing the scores there would replace the dataset. Choose another "
+              "path, or add --force to replace it.", file=sys.stderr)
+        return 2
     config = load_config(args.config)
     counts = {"rows": 0, "valid": 0, "invalid": 0, "desirable": 0, "undesirable": 0,
               "flagged": 0}

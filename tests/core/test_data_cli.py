@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 from synapse_core.cli import main
@@ -39,3 +40,19 @@ def test_unreadable_file_exits_non_zero(tmp_path: Path, capsys) -> None:
     cfg.write_text("[scoring]\nthreshold = 'high'\n")
     (tmp_path / "d.jsonl").write_text('{"text": "x"}\n')
     assert main(["score", str(tmp_path / "d.jsonl"), "--config", str(cfg)]) == 2
+
+
+def test_out_naming_the_input_is_refused_unless_forced(tmp_path: Path, capsys) -> None:
+    """`--out data.jsonl` on data.jsonl (or a hard link to it) would replace the dataset."""
+    data = tmp_path / "data.jsonl"
+    original = json.dumps({"text": "A short answer."}) + "\n"
+    data.write_text(original)
+    link = tmp_path / "link.jsonl"
+    os.link(data, link)
+    for out in (data, link, tmp_path / "." / "data.jsonl"):
+        assert main(["score", str(data), "--out", str(out)]) == 2
+        err = capsys.readouterr().err
+        assert f"--out {out} is the input file itself" in err and "--force" in err
+        assert data.read_text() == original
+    assert main(["score", str(data), "--out", str(data), "--force"]) == 0
+    assert json.loads(data.read_text())["line"] == 1  # replaced, as asked
