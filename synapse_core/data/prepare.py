@@ -5,6 +5,9 @@ For KTO (conversational): ``{"prompt": [messages before the last answer], "compl
 content carries its reasoning inline, ``<reasoning>...</reasoning>\\n`` + answer, so the model
 learns to produce it.
 
+A decisions sidecar that cannot be read stops preparation (``DecisionsDamaged``, naming the
+file and its saved ``.bad`` copy): training without it would use rows the user rejected.
+
 What decides a row's fate, in order:
 1. a review decision that still matches the row's content: ``reject`` leaves it out,
    ``accept`` keeps it as desirable whatever its score or banned words;
@@ -24,7 +27,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from synapse_core.data.decisions import Decision, open_decisions
+from synapse_core.data.decisions import Decision, DecisionsDamaged, open_decisions
 from synapse_core.data.load import iter_rows, resolve_data_path
 from synapse_core.data.records import BadLine, Message, Record
 from synapse_core.fileio import (atomic_write_json, atomic_write_jsonl, atomic_write_text,
@@ -88,6 +91,8 @@ def prepare_dataset(config: Any, *, decisions_path: str | Path | None = None,
     """Read, score, apply decisions and filters, and build the training rows."""
     path = Path(data_path) if data_path else resolve_data_path(config)
     store = open_decisions(config, path, decisions_path)
+    if store.damage is not None:
+        raise DecisionsDamaged(store.path, store.bad_copy, store.damage)
     objective = config.training.objective
     out = PreparedDataset(objective=objective, data_path=str(path))
     policy = config.banned_words.policy
