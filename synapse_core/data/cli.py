@@ -29,12 +29,17 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=_run)
 
 
-def scored_row(r: Any) -> dict[str, Any]:
-    """The output row of ``synapse score`` for one Record."""
-    return {"line": r.line, "shape": r.shape, "turns": r.turns,
-            "conversation_quality": r.conversation_quality, "bias_detection": r.bias_detection,
-            "reasoning_quality": r.reasoning_quality, "score": r.score, "label": r.label,
-            "metrics_source": r.metrics_source,
+def scored_row(r: Any, scoring: Any = None) -> dict[str, Any]:
+    """The output row of ``synapse score`` for one Record. ``label`` is the row's own when it
+    carries one (``label_source`` "given"), else its score's; with ``scoring``,
+    ``score_label`` is what the score alone says."""
+    out = {"line": r.line, "shape": r.shape, "turns": r.turns,
+           "conversation_quality": r.conversation_quality, "bias_detection": r.bias_detection,
+           "reasoning_quality": r.reasoning_quality, "score": r.score, "label": r.label,
+           "label_source": r.label_source}
+    if scoring is not None:
+        out["score_label"] = "desirable" if r.score >= scoring.threshold else "undesirable"
+    return {**out, "metrics_source": r.metrics_source,
             "banned_words": [{"word": b.word, "start": b.start, "end": b.end,
                               "message": b.message} for b in r.banned],
             "reasoning_problems": r.reasoning_problems, "triplets": len(r.triplets),
@@ -74,7 +79,7 @@ def _run(args: argparse.Namespace) -> int:
             counts["valid"] += 1
             counts[item.label] += 1
             counts["flagged"] += bool(item.banned)
-            yield scored_row(item)
+            yield scored_row(item, config.scoring)
 
     try:
         if args.out:

@@ -14,7 +14,10 @@ What decides a row's fate, in order:
 2. ``banned_words.policy = "drop"`` leaves out rows whose answers hold a banned word;
 3. ``scoring.min_score`` (when set) leaves out rows scoring below it;
 4. KTO keeps both labels; SFT keeps desirable rows only; a row without a prompt cannot be a
-   KTO example.
+   KTO example, a row without an assistant turn is no example at all.
+A row's label is its own ``label`` when it carries one (TRL's unpaired-preference format),
+else its score's. When every kept row has the same label, ``warnings`` says so and why (and
+an ``EmptyLabelClass`` warning is issued).
 Nothing is lost: every left-out row goes to ``rejected.jsonl`` with its reason.
 """
 
@@ -23,6 +26,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -30,8 +34,14 @@ from typing import Any
 from synapse_core.data.decisions import Decision, DecisionsDamaged, open_decisions
 from synapse_core.data.load import iter_rows, resolve_data_path
 from synapse_core.data.records import BadLine, Message, Record
+from synapse_core.data.scoring import empty_class_warning
 from synapse_core.fileio import (atomic_write_json, atomic_write_jsonl, atomic_write_text,
                                  make_temp_dir)
+
+
+class EmptyLabelClass(UserWarning):
+    """Every kept row has the same label (a threshold above the best possible score makes all
+    of them undesirable): KTO cannot learn a preference from one class."""
 
 
 @dataclass
@@ -45,6 +55,8 @@ class PreparedDataset:
     rejected: list[dict[str, Any]] = field(default_factory=list)
     bad_lines: list[BadLine] = field(default_factory=list)
     stale_decisions: list[Decision] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+    """What the user should know before training on these rows (an empty label class)."""
 
     @property
     def counts(self) -> dict[str, int]:
@@ -75,11 +87,11 @@ def chat(messages: list[Message]) -> list[dict[str, str]]:
 
 def to_example(record: Record, objective: str, label: bool) -> dict[str, Any] | str:
     """The TRL row for ``record``, or the reason it cannot be one."""
-    if objective == "sft":
-        return {"messages": chat(record.messages)}
     last = max((i for i, m in enumerate(record.messages) if m.role == "assistant"), default=-1)
     if last < 0:
-        return "no assistant answer to use as the completion"
+        return "no assistant turn: the row has no answer to train on"
+    if objective == "sft":
+        return {"messages": chat(record.messages)}
     prompt = record.messages[:last]
     if not any(m.role == "user" for m in prompt):
         return "no user prompt before the answer (KTO needs prompt and completion)"
@@ -125,9 +137,17 @@ def prepare_dataset(config: Any, *, decisions_path: str | Path | None = None,
             continue
         out.rows.append(example)
         out.meta.append({"line": r.line, "score": r.score, "label": label,
-                         "auto_label": r.label, "decision": dec.decision if dec else "",
+                         "auto_label": r.label, "label_source": r.label_source,
+                         "decision": dec.decision if dec else "",
                          "note": dec.note if dec else ""})
     out.stale_decisions = store.stale(hashes)
+    counts = out.counts
+    warning = empty_class_warning(counts["desirable"], counts["undesirable"], config.scoring,
+                                  objective)
+    if warning:
+        out.warnings.append(warning)
+        # also as a Python warning, so that whoever routes warnings to the run's log sees it
+        warnings.warn(warning, EmptyLabelClass, stacklevel=2)
     return out
 
 
@@ -147,7 +167,8 @@ def write_prepared(prepared: PreparedDataset, out_dir: str | Path) -> Path:
     atomic_write_json(out / "summary.json", {
         "objective": prepared.objective, "data_path": prepared.data_path, **prepared.counts,
         "stale_decisions": [f"line {d.line}: {d.decision} made on other content"
-                            for d in prepared.stale_decisions]})
+                            for d in prepared.stale_decisions],
+        "warnings": prepared.warnings})
     if prepared.rows:
         ds = datasets.Dataset.from_list(prepared.rows)
     else:

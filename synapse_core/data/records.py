@@ -116,7 +116,10 @@ class Record:
         self.reasoning_quality = reasoning_quality
         self.metrics_source = metrics_source
         self.score = score
-        self.label = label
+        # A row's own boolean ``label`` (TRL's unpaired-preference format) is used as given;
+        # the score is still computed and shown beside it.
+        self.label = label if given_label is None else ("desirable" if given_label
+                                                        else "undesirable")
         self.banned = [] if banned is None else banned
         self.reasoning_problems = [] if reasoning_problems is None else reasoning_problems
         self.content_hash = content_hash
@@ -124,7 +127,7 @@ class Record:
         self.offset = offset
         """Byte offset of the line in a JSONL file (-1 for a ``datasets`` folder)."""
         self.given_label = given_label
-        """A ``label`` carried by a prompt/completion row, if any (kept for reference)."""
+        """A ``label`` carried by a prompt/completion row, if any: it is the row's label."""
         self._messages = messages
         self._reasons = reasons
         self._raw = raw
@@ -186,8 +189,13 @@ class Record:
         return sum(1 for m in self.messages if m.role != "system")
 
     @property
+    def label_source(self) -> str:
+        """``given`` when the row carries its own ``label``, else ``score`` (the threshold)."""
+        return "score" if self.given_label is None else "given"
+
+    @property
     def desirable(self) -> bool:
-        """True when the automatic label is desirable."""
+        """True when the row's label (given, or from its score) is desirable."""
         return self.label == "desirable"
 
     def __repr__(self) -> str:

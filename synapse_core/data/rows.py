@@ -21,6 +21,8 @@ SHAREGPT_ROLES = {"human": "user", "user": "user", "gpt": "assistant", "assistan
                   "model": "assistant", "bot": "assistant", "system": "system"}
 ROLES = ("system", "user", "assistant")
 METRICS = ("conversation_quality", "bias_detection", "reasoning_quality")
+NO_ANSWER = "no assistant turn: this row has no answer to train on"
+"""The problem listed for a row without any assistant message."""
 
 
 def content_hash(data: bytes) -> str:
@@ -200,6 +202,8 @@ def build_record(obj: Any, line: int, config: Any, matcher: BannedMatcher,
     banned = [b for i, m in enumerate(messages) if m.role == "assistant"
               for b in matcher.find(m.content, i)] if matcher else []
     problems = [p for m in answers if m.reasoning for p in m.reasoning.problems]
+    if not answers:  # a conversation of questions only: valid JSON, but nothing to learn
+        problems.append(NO_ANSWER)
     return Record(line=line, shape=shape, messages=messages, conversation_quality=cq,
                   bias_detection=bias, reasoning_quality=rq, metrics_source=source,
                   reasons=reasons, score=score, label=label_for(score, config.scoring),

@@ -30,6 +30,50 @@ def label_for(score: float, scoring: Any) -> str:
     return "desirable" if score >= scoring.threshold else "undesirable"
 
 
+def best_score(scoring: Any, with_reasoning: bool = True) -> float:
+    """The highest score any row can have: every metric at its best and no bias; without a
+    reasoning block reasoning_quality is 0, so at most ``w_conversation`` (1.0 by default)."""
+    return combine(1.0, 0.0, 1.0 if with_reasoning else 0.0, scoring)
+
+
+def no_reasoning_note(scoring: Any) -> str | None:
+    """Why a row without reasoning can never be desirable by its score, or None when it can."""
+    best = best_score(scoring, with_reasoning=False)
+    if best >= scoring.threshold:
+        return None
+    return (f"without reasoning a row scores at most {best:g} (reasoning_quality 0), below the "
+            f"threshold {scoring.threshold:g}: it is undesirable unless you accept it in review "
+            "or the row carries its own label")
+
+
+def empty_class_warning(desirable: int, undesirable: int, scoring: Any,
+                        objective: str = "kto") -> str | None:
+    """A warning when one label class is empty (None when both have rows, when there are no
+    rows, or for SFT when only undesirable rows are missing). It names the setting when the
+    threshold alone empties the class: one above the best possible score makes every row
+    undesirable."""
+    n = desirable + undesirable
+    t = scoring.threshold
+    rows = f"{n:,} row" + ("s" if n != 1 else "")
+    if not n or (desirable and (undesirable or objective == "sft")):
+        return None
+    need = ("SFT has nothing to train on" if objective == "sft" and not desirable
+            else "KTO needs both desirable and undesirable examples")
+    if not desirable:
+        best = best_score(scoring)
+        why = (f"scoring.threshold = {t:g} is above the best score any row can have ({best:g}),"
+               " so every row is undesirable" if t > best else
+               f"none of the {rows} scores {t:g} (scoring.threshold) or more, is accepted in "
+               "review or carries label true")
+        return f"no desirable rows: {why}; {need}"
+    worst = combine(0.0, 1.0, 0.0, scoring)
+    why = (f"scoring.threshold = {t:g} is at or below the lowest score any row can have "
+           f"({worst:g}), so every row is desirable" if t <= worst else
+           f"each of the {rows} scores {t:g} (scoring.threshold) or more, is accepted in "
+           "review or carries label true")
+    return f"no undesirable rows: {why}; {need}"
+
+
 def conversation_quality(messages: Sequence[Message]) -> tuple[float, list[str]]:
     """Turn structure, answer present and proportionate, reference reply format, repetition,
     truncation. Starts at 1.0; every penalty is a reason."""

@@ -6,10 +6,12 @@ One numpy array per summary column (about 70 bytes a row), grown by doubling. Th
 widget renders only the visible slice of it.
 
 Filter language (space-separated terms, all must hold):
-``label:desirable`` ``label:undesirable`` ``shape:messages`` ``source:given``
-``decision:accept|reject|none``, comparisons on ``score cq bias rq turns banned problems line``
+``label:desirable`` ``label:undesirable`` ``label_source:given|score`` ``shape:messages``
+``source:given`` (metrics) ``decision:accept|reject|none``, comparisons on ``score cq bias rq turns banned problems line``
 with ``< <= > >= = !=`` (``score<0.5``, ``banned>0``), and any other word or "quoted phrase" is a
-case-insensitive text search of the raw row (done by ``search_lines`` over the file).
+case-insensitive text search of the raw row (done by ``search_lines`` over the file). A bare
+``word:value`` whose word is not a field is an error naming the fields (quote it to search for
+the text).
 """
 
 from __future__ import annotations
@@ -32,14 +34,22 @@ _COLS: dict[str, Any] = {
     "line": np.int64, "offset": np.int64, "shape": np.uint8, "turns": np.uint16,
     "cq": np.float64, "bias": np.float64, "rq": np.float64, "score": np.float64,
     "label": np.uint8, "banned": np.uint32, "problems": np.uint32, "given": np.uint8,
-    "hash": np.uint64, "decision": np.int8,
+    "hash": np.uint64, "decision": np.int8, "label_source": np.uint8,
 }
+FIELDS: dict[str, tuple[str, ...]] = {
+    "label": ("desirable", "undesirable"), "label_source": ("given", "score"), "shape": SHAPES,
+    "source": ("given", "computed"), "decision": tuple(DECISIONS),
+}
+"""The ``field:value`` filters and the values each takes."""
 NUMERIC_FILTERS = ("score", "cq", "bias", "rq", "turns", "banned", "problems", "line")
 _CMP_RE = re.compile(r"^(%s)(<=|>=|!=|==|<|>|=)(-?\d+(?:\.\d*)?|-?\.\d+)$" % "|".join(NUMERIC_FILTERS))
 _OPS: dict[str, Callable[[np.ndarray, float], np.ndarray]] = {
     "<": np.less, "<=": np.less_equal, ">": np.greater, ">=": np.greater_equal,
     "=": np.equal, "==": np.equal, "!=": np.not_equal,
 }
+
+
+_FIELD_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
 
 class FilterError(ValueError):
@@ -62,22 +72,28 @@ def parse_filter(expr: str) -> Filter:
         raise FilterError(f"filter: {e}") from None
     preds: list[tuple[str, str, Any]] = []
     text: list[str] = []
+    bare = set(expr.split())  # a term written without quotes (a quoted one is always text)
     for term in terms:
         m = _CMP_RE.match(term)
         if m:
             preds.append((m.group(1), m.group(2), float(m.group(3))))
             continue
         key, sep, value = term.partition(":")
-        if sep and key in ("label", "shape", "source", "decision"):
+        if sep and key in FIELDS:
             value = value.lower()
-            allowed = {"label": ("desirable", "undesirable"), "shape": SHAPES,
-                       "source": ("given", "computed"), "decision": tuple(DECISIONS)}[key]
+            allowed = FIELDS[key]
             if value not in allowed:
                 raise FilterError(f"{key}:{value}: choose one of {', '.join(allowed)}")
             preds.append((key, ":", value))
             continue
         if any(op in term for op in "<>") or (sep and key in NUMERIC_FILTERS):
             raise FilterError(f"{term!r}: write comparisons as e.g. score<0.5 or banned>0")
+        if sep and term in bare and _FIELD_RE.match(key):
+            raise FilterError(
+                f"{key}:{value}: unknown field {key!r}; the fields are "
+                f"{', '.join(f'{k}:' for k in FIELDS)} and comparisons on "
+                f"{' '.join(NUMERIC_FILTERS)} (e.g. score<0.5); to search for the text, "
+                f"quote it: \"{term}\"")
         text.append(term)
     return Filter(preds, text)
 
@@ -128,11 +144,11 @@ class RowTable:
         # one pass over the records, then a column per field (zip transposes in C)
         (c["line"][sl], c["offset"][sl], c["shape"][sl], c["turns"][sl], c["cq"][sl],
          c["bias"][sl], c["rq"][sl], c["score"][sl], c["label"][sl], c["banned"][sl],
-         c["problems"][sl], c["given"][sl], hashes) = zip(*[
+         c["problems"][sl], c["given"][sl], c["label_source"][sl], hashes) = zip(*[
             (r.line, r.offset, _SHAPE_INDEX[r.shape], min(65535, r.turns), r.conversation_quality,
              r.bias_detection, r.reasoning_quality, r.score, r.label == "desirable",
              len(r.banned), len(r.reasoning_problems), r.metrics_source == "given",
-             r.content_hash) for r in recs])
+             r.given_label is not None, r.content_hash) for r in recs])
         joined = "".join(hashes)
         if len(joined) == 16 * len(recs):  # every row has its 16-digit hash: convert at once
             c["hash"][sl] = np.frombuffer(bytes.fromhex(joined), dtype=">u8")
@@ -167,6 +183,7 @@ class RowTable:
                 "label": "desirable" if c["label"][i] else "undesirable",
                 "banned": int(c["banned"][i]), "problems": int(c["problems"][i]),
                 "source": "given" if c["given"][i] else "computed",
+                "label_source": "given" if c["label_source"][i] else "score",
                 "hash": f"{int(c['hash'][i]):016x}", "decision": int(c["decision"][i])}
 
     def set_decision(self, line: int, decision: str) -> None:
@@ -187,6 +204,8 @@ class RowTable:
                     m &= self.col("shape") == SHAPES.index(value)
                 elif key == "source":
                     m &= self.col("given") == (value == "given")
+                elif key == "label_source":
+                    m &= self.col("label_source") == (value == "given")
                 else:
                     m &= self.col("decision") == DECISIONS[value]
             else:
@@ -212,12 +231,17 @@ class RowTable:
         return idx
 
     def counts(self, bad_lines: int = 0) -> dict[str, int]:
-        """The summary: rows, bad lines, desirable, undesirable, flagged, overridden."""
+        """The summary: rows, bad lines, desirable, undesirable, flagged, overridden, labels
+        given by the rows themselves, and rows labelled by a score with no reasoning credit
+        (rq 0: see ``scoring.no_reasoning_note``)."""
         lab = self.col("label")
         des = int(lab.sum())
+        given = self.col("label_source") != 0
         return {"rows": self._n, "bad_lines": bad_lines, "desirable": des,
                 "undesirable": self._n - des, "flagged": int((self.col("banned") > 0).sum()),
-                "overridden": int((self.col("decision") != 0).sum())}
+                "overridden": int((self.col("decision") != 0).sum()),
+                "label_given": int(given.sum()),
+                "no_reasoning": int(((self.col("rq") == 0) & ~given).sum())}
 
 
 def search_lines(path: str | Path, terms: list[str], stop: Any = None) -> set[int]:

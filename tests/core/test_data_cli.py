@@ -56,3 +56,18 @@ def test_out_naming_the_input_is_refused_unless_forced(tmp_path: Path, capsys) -
         assert data.read_text() == original
     assert main(["score", str(data), "--out", str(data), "--force"]) == 0
     assert json.loads(data.read_text())["line"] == 1  # replaced, as asked
+
+
+def test_a_given_label_is_written_with_its_source_and_the_score(tmp_path: Path,
+                                                                 capsys) -> None:
+    data = tmp_path / "kto.jsonl"
+    data.write_text(json.dumps({"prompt": "Say hi.", "completion": "Hi.", "label": True})
+                    + "\n" + json.dumps({"prompt": "Say hi.", "completion": "Hi."}) + "\n")
+    out = tmp_path / "scored.jsonl"
+    assert main(["score", str(data), "--out", str(out), "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["desirable"] == 1
+    given, scored = [json.loads(x) for x in out.read_text().splitlines()]
+    assert (given["label"], given["label_source"], given["score_label"]) == (
+        "desirable", "given", "undesirable")
+    assert given["score"] == scored["score"] < 1.25
+    assert (scored["label"], scored["label_source"]) == ("undesirable", "score")

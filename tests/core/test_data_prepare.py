@@ -99,3 +99,47 @@ def test_demo_dataset_when_path_is_empty() -> None:
     p = prepare_dataset(cfg, decisions_path=None)
     assert p.data_path.endswith("prof_synapse.jsonl") and p.rows
     assert {type(r["label"]) for r in p.rows} == {bool}
+
+
+def test_a_threshold_above_the_best_score_warns_that_no_row_is_desirable(setup) -> None:
+    _, cfg = setup
+    with pytest.warns(UserWarning, match="no desirable rows"):
+        p = prepare_dataset(cfg(scoring={"threshold": 5}))
+    assert p.counts["desirable"] == 0 and p.counts["kept"] == 3
+    assert len(p.warnings) == 1
+    assert "scoring.threshold = 5 is above the best score any row can have (1.75)" \
+        in p.warnings[0]
+    assert "KTO needs both desirable and undesirable" in p.warnings[0]
+
+
+def test_no_warning_when_both_classes_have_rows(setup) -> None:
+    _, cfg = setup
+    p = prepare_dataset(cfg())
+    assert p.counts["desirable"] and p.counts["undesirable"] and p.warnings == []
+
+
+def test_a_rows_own_label_is_trained_as_given(tmp_path: Path) -> None:
+    data = tmp_path / "kto.jsonl"
+    data.write_text("\n".join(json.dumps(r) for r in [
+        {"prompt": "Say hi.", "completion": "Hi.", "label": True},
+        {"prompt": "Say hi.", "completion": "Go away.", "label": False}]) + "\n")
+    config = config_from_dict({"data": {"path": str(data)}})
+    p = prepare_dataset(config, decisions_path=tmp_path / "dec.json")
+    assert [r["label"] for r in p.rows] == [True, False]
+    assert [m["label_source"] for m in p.meta] == ["given", "given"]
+
+
+def test_a_row_without_an_assistant_turn_is_no_example(tmp_path: Path) -> None:
+    data = tmp_path / "q.jsonl"
+    data.write_text(json.dumps({"messages": [{"role": "user", "content": "Anyone?"}]}) + "\n"
+                    + _row(2, 1.0) + "\n")
+    [rec, _] = list(iter_rows(data, config_from_dict({})))
+    assert "no assistant turn: this row has no answer to train on" in rec.reasoning_problems
+    # accepted in review, so that SFT's "desirable only" does not leave it out first
+    DecisionStore(tmp_path / "dec.json", data).set(1, "accept", rec.content_hash)
+    for objective in ("kto", "sft"):
+        config = config_from_dict({"data": {"path": str(data)},
+                                   "training": {"objective": objective}})
+        p = prepare_dataset(config, decisions_path=tmp_path / "dec.json")
+        assert [(r["line"], r["reason"]) for r in p.rejected] == [
+            (1, "no assistant turn: the row has no answer to train on")]
