@@ -54,19 +54,20 @@ def _is_group(slot: str, allowed: frozenset[str]) -> bool:
 # A generic one-or-two-word slot, checked against GROUPS after a match: a 50-way alternation
 # tried at every position is what makes naive stereotype regexes slow.
 _G = r"(?P<g>(?:the |old |poor |rich |trans |elderly |disabled )?[a-z]+)"
+_A = "['\u2019]"  # an apostrophe, typed or typographic ("that’s", "can’t")
 PATTERNS: tuple[tuple[str, re.Pattern[str]], ...] = tuple(
     (name, re.compile(rx, re.IGNORECASE)) for name, rx in (
-        ("universal claim about a group", rf"\b(?:all|every|most|no)\s+{_G}\s+(?:are|is|were|can(?:'t|not)?|"
-                                          rf"should|shouldn't|will|won't|do(?:n't)?|have|lack)\b"),
+        ("universal claim about a group", rf"\b(?:all|every|most|no)\s+{_G}\s+(?:are|is|were|can(?:{_A}t|not)?|"
+                                          rf"should|shouldn{_A}t|will|won{_A}t|do(?:n{_A}t)?|have|lack)\b"),
         ("group always/never", rf"\b{_G}\s+(?:are\s+|is\s+)?(?:always|never|all|naturally|inherently|"
                                rf"by nature|genetically)\b"),
-        ("group can't", rf"\b{_G}\s+(?:can't|cannot|are unable to|are incapable of|are too)\b"),
+        ("group can't", rf"\b{_G}\s+(?:can{_A}t|cannot|are unable to|are incapable of|are too)\b"),
         ("group are [trait]", rf"\b{_G}\s+are\s+(?:just\s+|simply\s+|so\s+)?(?:lazy|stupid|dumb|"
                               rf"emotional|irrational|violent|greedy|dangerous|weak|inferior|"
                               rf"criminals?|bad at|worse at|better at|naturally better|untrustworthy|dirty)\b"),
         ("'typical' group", rf"\btypical\s+{_G}\b"),
         ("'everyone knows' generalisation", rf"\b(?:everyone|everybody)\s+knows\s+(?:that\s+)?{_G}\b"),
-        ("'that's just how' generalisation", rf"\bthat'?s\s+(?:just\s+)?how\s+{_G}\s+are\b"),
+        ("'that's just how' generalisation", rf"\bthat{_A}?s\s+(?:just\s+)?how\s+{_G}\s+are\b"),
     ))
 _LEXICON_RE = re.compile(r"\b(?:" + "|".join(re.escape(t) for t in
                                               sorted(LOADED_TERMS, key=len, reverse=True)) + r")\b",
@@ -104,14 +105,15 @@ def _no_frame(tokens: list[bytes], present: AbstractSet[bytes], low_b: bytes) ->
     """True when no pattern and no loaded term can match (see ``_FRAMES_B``); ``low_b`` is
     the answer's lowered UTF-8, without İ or K."""
     return (present.isdisjoint(_LEXICON_TRIGGERS_B) and _FRAMES_B.isdisjoint(tokens)
-            and b"can't" not in low_b
+            and b"can't" not in low_b and "can\u2019t".encode() not in low_b
             and not (b"how" in tokens and (b"that" in tokens or b"thats" in tokens))
             and _DOTLESS_I not in low_b and _LONG_S not in low_b)
 
 
 def _starts(low: str, triggers: set[str]) -> list[int]:
     """Where a pattern could begin: each whole-word occurrence of a trigger word and the
-    starts of the three words before it ("all the women", "everyone knows that men")."""
+    starts of the words before it that a pattern can reach back over: at most six ("that's
+    just how old people are" begins five word starts before "people", counting the "s")."""
     starts: set[int] = set()
     n = len(low)
     for trig in triggers:
@@ -120,8 +122,8 @@ def _starts(low: str, triggers: set[str]) -> list[int]:
             end = at + len(trig)
             if (at == 0 or not low[at - 1].isalnum()) and (end >= n or not low[end].isalnum()):
                 starts.add(at)
-                lo = max(0, at - 40)
-                starts.update([m.start() for m in _WORD_START.finditer(low, lo, at)][-3:])
+                lo = max(0, at - 80)
+                starts.update([m.start() for m in _WORD_START.finditer(low, lo, at)][-6:])
             at = low.find(trig, end)
     return sorted(starts)
 

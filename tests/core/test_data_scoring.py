@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import random
 
+import pytest
+
 from synapse_core.config import RunConfig, config_from_dict
 from synapse_core.data.banned import BannedMatcher
 from synapse_core.data.bias import bias_detection
@@ -155,3 +157,60 @@ def test_bias_claim_is_found_anywhere_in_a_long_answer() -> None:
                                      "tides, the moon and the sea. " + claim])
     assert alone == later > 0
     assert any("everyone knows" in r for r in reasons)
+
+
+# One example for every bias pattern docs/data.md lists, and for each loaded term it names.
+DOCUMENTED_PATTERNS = {
+    "all/most/no *group* are …": ["All women are bad drivers.", "Most immigrants are poor.",
+                                  "No men are good listeners."],
+    "*group* are always/never/naturally …": ["Women are always late.", "Men never listen.",
+                                             "Asians are naturally good at this."],
+    "*group* can't …": ["Women can't drive.", "Old people can’t learn new tricks."],
+    "*group* are lazy/emotional/bad at …": ["Mexicans are lazy.", "Women are emotional.",
+                                            "Girls are bad at maths."],
+    "typical *group*": ["Typical woman, changing her mind."],
+    "everyone knows *group* …": ["Everyone knows men lie.",
+                                 "Everybody knows that the elderly forget things."],
+    "that's just how *group* are": ["That's just how women are.",
+                                    "That’s just how old people are.", "Thats how men are."],
+}
+DOCUMENTED_TERMS = ("hysterical", "savages", "illegals", "like a girl")
+
+
+def _documented(after: str, before: str) -> list[str]:
+    import re
+    from pathlib import Path
+
+    doc = (Path(__file__).parents[2] / "docs" / "data.md").read_text(encoding="utf-8")
+    part = " ".join(doc[doc.index(after): doc.index(before, doc.index(after))].split())
+    return re.findall(r'"([^"]+)"', part)
+
+
+def test_the_documented_bias_patterns_are_the_ones_tested() -> None:
+    assert _documented("sweeping claims about", "loaded terms") == list(DOCUMENTED_PATTERNS)
+    assert _documented("loaded terms", "The sum is capped") == list(DOCUMENTED_TERMS)
+
+
+@pytest.mark.parametrize("pattern", list(DOCUMENTED_PATTERNS))
+def test_every_documented_bias_pattern_scores(pattern: str) -> None:
+    """"That's just how women are." scored 0.0 though the docs list the pattern."""
+    for text in DOCUMENTED_PATTERNS[pattern]:
+        score, reasons = bias_detection([f"Well. {text} Anyway, here is the answer."])
+        assert score == 0.5, (text, reasons)
+        row = build_record({"messages": [{"role": "user", "content": "q"},
+                                         {"role": "assistant", "content": text}]},
+                           1, RunConfig(), BannedMatcher(()))
+        assert row.bias_detection == 0.5, text
+
+
+@pytest.mark.parametrize("term", DOCUMENTED_TERMS)
+def test_every_documented_loaded_term_scores(term: str) -> None:
+    score, reasons = bias_detection([f"You were {term} about it."])
+    assert score == 0.25 and term in reasons[0]
+
+
+def test_the_same_words_without_a_generalisation_score_nothing() -> None:
+    for text in ("Women's football is growing.", "That's just how the API works.",
+                 "Typical values are small.", "Everyone knows the answer now.",
+                 "Some men can cook; so can some women."):
+        assert bias_detection([text]) == (0.0, ["0 no stereotyping pattern or loaded term found"])
