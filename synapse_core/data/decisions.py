@@ -298,6 +298,16 @@ class DecisionStore:
                 self._by_line = merged
                 self._stamp = self._file_stamp()
 
+    def recoverable(self) -> int:
+        """How many decisions ``recover`` would keep (0 when the store is not damaged)."""
+        if self.damage is None:
+            return 0
+        try:
+            text = (self.bad_copy or self.path).read_bytes().decode("utf-8", "replace")
+        except OSError:
+            return 0
+        return len(salvage_decisions(text))
+
     def recover(self) -> int:
         """Start again from the saved copy of a damaged sidecar: keep every decision it still
         holds (see ``salvage_decisions``), write them as the sidecar and clear the damage.

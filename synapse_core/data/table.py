@@ -192,6 +192,22 @@ class RowTable:
         if i is not None:
             self._cols["decision"][i] = DECISIONS[decision]
 
+    def apply_decisions(self, decisions: Iterable[Any]) -> int:
+        """Set the decision column from scratch to ``decisions`` (objects with ``line``,
+        ``content_hash`` and ``decision``); those whose line now holds other content, or no
+        valid row, are not applied and counted (the return value)."""
+        col = self._cols["decision"]
+        col[: self._n] = 0
+        hashes = self.col("hash")
+        stale = 0
+        for d in decisions:
+            i = self.index_of(d.line)
+            if i is None or f"{int(hashes[i]):016x}" != d.content_hash:
+                stale += 1
+                continue
+            col[i] = DECISIONS[d.decision]
+        return stale
+
     # -----------------------------------------------------------------------------------------
     def mask(self, flt: Filter, text_lines: set[int] | None = None) -> np.ndarray:
         """Boolean mask of the rows matching the column predicates (and the text hits)."""

@@ -4,6 +4,9 @@ A virtual table over the core column store (no lag at a million rows), a filter 
 view of one row, accept/reject with a note (saved at once to the decisions sidecar), summary
 counts and the list of bad lines. Loading runs in a worker that posts batches: the table and,
 through ``RecordsLoaded``, the graph pane fill in while a large file is still being read.
+
+A decisions sidecar that cannot be read never stops the table from loading: the pane says so
+in its notes line and offers (``RecoverDecisions``) to start again from the saved copy.
 """
 
 from __future__ import annotations
@@ -23,11 +26,13 @@ from textual.worker import Worker, WorkerState, get_current_worker
 
 from synapse_core.config import RunConfig
 from synapse_core.data.decisions import DecisionStore, open_decisions
+from synapse_core.data.scoring import empty_class_warning, no_reasoning_note
 from synapse_core.data.load import LoadBatch, iter_batches, read_record, resolve_data_path
 from synapse_core.data.records import BadLine, Record
 from synapse_core.data.table import Filter, FilterError, RowTable, parse_filter, search_lines
 from synapse_tui.messages import RecordsLoaded
 from synapse_tui.widgets.dataset_detail import DatasetDetail
+from synapse_tui.widgets.dataset_recover import RecoverDecisions
 from synapse_tui.widgets.dataset_review import ReviewMixin
 from synapse_tui.widgets.dataset_table import COLUMNS, DatasetTable
 
@@ -43,6 +48,8 @@ class DatasetPane(ReviewMixin, Vertical):
     DEFAULT_CSS = """
     DatasetPane { height: 1fr; }
     DatasetPane #dataset-summary { height: 1; padding: 0 1; background: $panel; }
+    DatasetPane #dataset-notes { height: auto; max-height: 4; padding: 0 1; color: $warning; }
+    DatasetPane #dataset-notes.-empty { display: none; }
     DatasetPane #dataset-filter-input { height: 3; }
     DatasetPane #dataset-main { height: 1fr; }
     DatasetPane #dataset-table { width: 1fr; }
@@ -56,6 +63,7 @@ class DatasetPane(ReviewMixin, Vertical):
     DatasetPane #dataset-bad-lines.-open { display: block; }
     DatasetPane #dataset-status { height: 1; padding: 0 1; color: $text-muted; }
     DatasetPane #dataset-status.-error { color: $error; }
+    DatasetPane #dataset-notes.-error { color: $error; }
     """
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("slash", "focus_filter", "Filter", id="dataset-filter",
@@ -78,6 +86,16 @@ class DatasetPane(ReviewMixin, Vertical):
                 tooltip="Close the detail view / leave the filter or note box"),
         Binding("R", "reload", "Reload", id="dataset-reload",
                 tooltip="Read the data file again"),
+        Binding("shift+down", "scroll_detail(1)", "Scroll detail", show=False,
+                id="dataset-detail-scroll-down", tooltip="Scroll the row detail down a line"),
+        Binding("shift+up", "scroll_detail(-1)", "Scroll detail up", show=False,
+                id="dataset-detail-scroll-up", tooltip="Scroll the row detail up a line"),
+        Binding("right_square_bracket", "page_detail(1)", "Detail page down", show=False,
+                id="dataset-detail-page-down", tooltip="Scroll the row detail down a page"),
+        Binding("left_square_bracket", "page_detail(-1)", "Detail page up", show=False,
+                id="dataset-detail-page-up", tooltip="Scroll the row detail up a page"),
+        Binding("D", "recover_decisions", "Recover decisions", id="dataset-recover-decisions",
+                tooltip="The decisions file cannot be read: start again from its saved copy"),
     ]
 
     class BatchLoaded(Message):
@@ -94,6 +112,15 @@ class DatasetPane(ReviewMixin, Vertical):
         def __init__(self, store: DecisionStore) -> None:
             super().__init__()
             self.store = store
+
+    class DecisionsRecovered(Message):
+        """The damaged sidecar was replaced by what its saved copy held (``kept`` decisions),
+        or recovering failed (``error``)."""
+
+        def __init__(self, kept: int, error: str = "") -> None:
+            super().__init__()
+            self.kept = kept
+            self.error = error
 
     class DetailLoaded(Message):
         """A row was re-read for the detail view."""
@@ -134,6 +161,7 @@ class DatasetPane(ReviewMixin, Vertical):
 
     def compose(self) -> ComposeResult:
         yield Static("", id="dataset-summary")
+        yield Static("", id="dataset-notes", classes="-empty")
         yield Input(placeholder='filter (Enter): label:undesirable  score<0.5  banned>0  '
                     'problems>0  shape:messages  decision:reject  "free text"',
                     id="dataset-filter-input")
@@ -188,8 +216,51 @@ class DatasetPane(ReviewMixin, Vertical):
     @on(StoreOpened)
     def _store_opened(self, message: StoreOpened) -> None:
         self.store = message.store
-        for err in message.store.load_errors:
-            self.notify(err, severity="warning")
+        self._update_summary()
+        if message.store.damage is not None:
+            self.action_recover_decisions()
+
+    # -- a damaged decisions file -------------------------------------------------------------
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action == "recover_decisions":
+            return self.store is not None and self.store.damage is not None
+        return True
+
+    def action_recover_decisions(self) -> None:
+        """Offer to start again from the saved copy of a damaged decisions file."""
+        store = self.store
+        if store is None or store.damage is None:
+            return
+        self.app.push_screen(
+            RecoverDecisions(str(store.path), str(store.bad_copy) if store.bad_copy else None,
+                             store.damage, store.recoverable()),
+            self._recover_answered)
+
+    def _recover_answered(self, recover: bool | None) -> None:
+        if recover:
+            self._status(f"recovering the decisions from {self.store.bad_copy} …")
+            self._recover()
+        else:
+            self._status("the decisions file is left as it is: no decision is applied and "
+                         "training will not start (D offers to recover it)", error=True)
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="dataset-decisions")
+    def _recover(self) -> None:
+        try:
+            kept = self.store.recover()
+        except OSError as e:
+            self.post_message(self.DecisionsRecovered(0, f"{e.filename or ''}: {e.strerror or e}"))
+            return
+        self.post_message(self.DecisionsRecovered(kept))
+
+    @on(DecisionsRecovered)
+    def _decisions_recovered(self, message: DecisionsRecovered) -> None:
+        if message.error:
+            self._status(f"cannot recover the decisions: {message.error}", error=True)
+            return
+        self.sync_decisions()
+        self._status(f"started again from the saved copy: {message.kept} decision(s) kept in "
+                     f"{self.store.path}")
 
     @on(BatchLoaded)
     def _batch_loaded(self, message: BatchLoaded) -> None:
@@ -223,9 +294,11 @@ class DatasetPane(ReviewMixin, Vertical):
         if batch.done:
             self.loading = False
             self.table.seal()
-            missing = [d for d in (store.all() if store else [])
-                       if self.table.index_of(d.line) is None]
-            self.stale_count += len(missing)
+            # all rows are in: count what matches no row, and take in what other writers
+            # saved while the file was loading
+            if store is not None:
+                store.refresh()
+            self.stale_count = self.table.apply_decisions(store.all()) if store else 0
             self._status(f"loaded {self.path.name}: {len(self.table):,} rows, "
                          f"{self.bad_count:,} bad lines in {now - self._t0:.1f} s"
                          + (f"; {self.stale_count} stale decision(s) not applied"
@@ -264,9 +337,51 @@ class DatasetPane(ReviewMixin, Vertical):
         text = (f"{c['rows']:,} rows · {c['bad_lines']:,} bad lines · {c['desirable']:,} desirable"
                 f" · {c['undesirable']:,} undesirable · {c['flagged']:,} flagged · "
                 f"{c['overridden']:,} overridden")
+        if c["label_given"]:
+            text += f" · {c['label_given']:,} labels given"
         if shown != c["rows"]:
             text += f" · showing {shown:,}"
         self.query_one("#dataset-summary", Static).update(text)
+        self._update_notes(c)
+
+    def notes(self, counts: dict[str, int] | None = None) -> list[str]:
+        """What the user should know about the data as loaded: a damaged decisions file, an
+        empty label class, rows that cannot reach the threshold without reasoning."""
+        c = counts or self.table.counts(self.bad_count)
+        out = []
+        store = self.store
+        if store is not None and store.damage is not None:
+            out.append(f"⚠ review decisions not applied: {store.path} cannot be read "
+                       f"({store.damage}); training will not start. D: start from the saved "
+                       "copy")
+        scoring = self.config.scoring
+        if not self.loading:
+            warning = empty_class_warning(c["desirable"], c["undesirable"], scoring,
+                                          self.config.training.objective)
+            if warning:
+                out.append(f"⚠ {warning}")
+        note = no_reasoning_note(scoring)
+        if note and c["no_reasoning"]:
+            out.append(f"{c['no_reasoning']:,} row(s) have no reasoning (rq 0): {note}")
+        return out
+
+    def _update_notes(self, counts: dict[str, int]) -> None:
+        notes = self.notes(counts)
+        box = self.query_one("#dataset-notes", Static)
+        box.update("\n".join(notes))
+        box.set_class(not notes, "-empty")
+        box.set_class(self.store is not None and self.store.damage is not None, "-error")
+
+    def sync_decisions(self) -> None:
+        """Show the store's decisions (others' merged in too) in the table, summary, detail."""
+        if self.store is None:
+            return
+        stale = self.table.apply_decisions(self.store.all())
+        if not self.loading:
+            self.stale_count = stale
+        self.grid.refresh()
+        self._update_summary()
+        self._render_detail()
 
     def _status(self, text: str, error: bool = False) -> None:
         status = self.query_one("#dataset-status", Static)
@@ -344,6 +459,16 @@ class DatasetPane(ReviewMixin, Vertical):
     def action_reload(self) -> None:
         self.start_load()
 
+    def action_scroll_detail(self, lines: int) -> None:
+        """Scroll the open row detail without moving focus from the table."""
+        detail = self.query_one(DatasetDetail)
+        detail.scroll_relative(y=lines, animate=False)
+
+    def action_page_detail(self, direction: int) -> None:
+        detail = self.query_one(DatasetDetail)
+        detail.scroll_relative(y=direction * max(1, detail.scrollable_content_region.height - 1),
+                               animate=False)
+
     # -- detail -------------------------------------------------------------------------------
     @on(DatasetTable.RowSelected)
     def _row_selected(self, message: DatasetTable.RowSelected) -> None:
@@ -415,7 +540,7 @@ class DatasetPane(ReviewMixin, Vertical):
         self.query_one(DatasetDetail).show_record(
             r, (s.w_conversation, s.w_bias, s.w_reasoning), s.threshold,
             decision=d.decision if current else "", note=d.note if current else "",
-            stale=d is not None and not current)
+            stale=d is not None and not current, no_reasoning=no_reasoning_note(s))
 
     def action_close_detail(self) -> None:
         note = self.query_one("#dataset-note-input", Input)

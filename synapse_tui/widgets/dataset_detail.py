@@ -48,18 +48,26 @@ def _reasoning_parts(r: Reasoning) -> list[str | tuple[str, str]]:
 
 
 def render_record(record: Record, weights: tuple[float, float, float], threshold: float,
-                  decision: str = "", note: str = "", stale: bool = False) -> Content:
-    """The whole detail of a record as styled content."""
+                  decision: str = "", note: str = "", stale: bool = False,
+                  no_reasoning: str | None = None) -> Content:
+    """The whole detail of a record as styled content. ``no_reasoning`` is why a row without
+    reasoning cannot reach the threshold (``scoring.no_reasoning_note``), shown for such rows."""
     r = record
     w1, w2, w3 = weights
     label_style = "bold $success" if r.label == "desirable" else "bold $warning"
+    by_score = "desirable" if r.score >= threshold else "undesirable"
     parts: list[str | tuple[str, str]] = [
         (f"line {r.line}", "bold"), f"  ·  {r.shape}  ·  {r.turns} turns  ·  metrics {r.metrics_source}  ·  ",
-        (r.label, label_style), "\n",
+        (r.label, label_style), f"  (label {r.label_source})\n",
         f"score = {w1:g}×{r.conversation_quality:.3f} − {w2:g}×{r.bias_detection:.3f} + "
         f"{w3:g}×{r.reasoning_quality:.3f} = ", (f"{r.score:.4f}", "bold"),
         f"  ({'≥' if r.score >= threshold else '<'} threshold {threshold:g})\n",
     ]
+    if r.label_source == "given":
+        parts.append((f"label_source = given: the row's own label ({r.label}) is used; "
+                      f"its score alone would make it {by_score}\n", "$secondary"))
+    elif no_reasoning and r.reasoning_quality == 0:
+        parts.append((f"{no_reasoning}\n", "$warning"))
     if decision:
         parts += [(f"review: {decision}", "bold $secondary"), f"  {note}\n" if note else "\n"]
     if stale:
@@ -74,7 +82,7 @@ def render_record(record: Record, weights: tuple[float, float, float], threshold
         words = ", ".join(f"{b.word} (message {b.message + 1})" for b in r.banned)
         parts += [("\nbanned words: ", "bold $error"), f"{words}\n"]
     if r.reasoning_problems:
-        parts.append(("\nreasoning problems\n", "bold $warning"))
+        parts.append(("\nproblems\n", "bold $warning"))
         parts += [f"  • {p}\n" for p in r.reasoning_problems]
     body = Content.assemble(*parts)
     for i, m in enumerate(r.messages):
@@ -87,15 +95,26 @@ def render_record(record: Record, weights: tuple[float, float, float], threshold
     return body
 
 
+SCROLL_HINT = "shift+↓/↑ scroll · ]/[ page · Tab, then ↑↓ PgUp PgDn Home End · Esc close"
+"""How to scroll the detail, shown at its foot (the table keeps the focus and the arrows)."""
+
+
 class DatasetDetail(VerticalScroll):
     """Scrollable detail panel; ``show_record`` / ``show_bad`` fill it."""
 
     DEFAULT_CSS = """
     DatasetDetail { width: 1fr; border-left: solid $panel; padding: 0 1; }
     DatasetDetail > #dataset-detail-body { width: 1fr; }
+    DatasetDetail > #dataset-detail-hint {
+        dock: bottom; width: 1fr; height: auto; background: $panel; color: $text-muted;
+    }
     """
 
+    shown_line: int | None = None
+    """The source line of the row on show (None for none, or a bad line)."""
+
     def compose(self):
+        yield Static(SCROLL_HINT, id="dataset-detail-hint")
         yield Static("Select a row and press Enter to see it here.", id="dataset-detail-body")
 
     @property
@@ -105,11 +124,16 @@ class DatasetDetail(VerticalScroll):
 
     def show_record(self, record: Record, weights: tuple[float, float, float],
                     threshold: float, decision: str = "", note: str = "",
-                    stale: bool = False) -> None:
-        """Render a record and scroll to the top."""
-        self.body.update(render_record(record, weights, threshold, decision, note, stale))
-        self.scroll_home(animate=False)
+                    stale: bool = False, no_reasoning: str | None = None) -> None:
+        """Render a record; scroll to the top when it is another row than the one shown (a
+        decision re-renders the same row where the user had scrolled to)."""
+        self.body.update(render_record(record, weights, threshold, decision, note, stale,
+                                       no_reasoning))
+        if record.line != self.shown_line:
+            self.shown_line = record.line
+            self.scroll_home(animate=False)
 
     def show_bad(self, bad: BadLine) -> None:
         """Explain why a row could not be opened."""
+        self.shown_line = None
         self.body.update(Content.assemble(("cannot show this row\n", "bold $error"), str(bad)))

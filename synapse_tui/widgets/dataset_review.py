@@ -1,8 +1,8 @@
 """Accept / reject / note actions of the dataset pane (kept apart so the pane stays small).
 
-The pane provides ``grid``, ``table``, ``store``, ``detail_record``, ``_update_summary``,
-``_status`` and ``_render_detail``; every decision is written to the sidecar at once by the
-core ``DecisionStore``.
+The pane provides ``grid``, ``table``, ``store``, ``detail_record``, ``sync_decisions``,
+``_status`` and ``action_recover_decisions``; every decision is merged into the sidecar at
+once by the core ``DecisionStore`` (so another dashboard's decisions show up here too).
 """
 
 from __future__ import annotations
@@ -10,6 +10,8 @@ from __future__ import annotations
 from typing import Any
 
 from textual.widgets import Input
+
+from synapse_core.data.decisions import DecisionsDamaged
 
 
 class ReviewMixin:
@@ -28,6 +30,21 @@ class ReviewMixin:
         i = self.table.index_of(line)
         return line, f"{int(self.table.col('hash')[i]):016x}"
 
+    def _write(self, change: Any) -> bool:
+        """Run a store change; a damaged or unwritable sidecar is said, never raised."""
+        try:
+            change()
+        except DecisionsDamaged:
+            self._status("the decisions file cannot be read: nothing was saved "  # type: ignore[attr-defined]
+                         "(D: start from its saved copy)", error=True)
+            self.action_recover_decisions()  # type: ignore[attr-defined]
+            return False
+        except OSError as e:
+            self._status(f"cannot save the decision: {e.filename or self.store.path}: "  # type: ignore[attr-defined]
+                         f"{e.strerror or e}", error=True)
+            return False
+        return True
+
     def action_decide(self, decision: str) -> None:
         """Accept or reject the highlighted row (keeps an existing note)."""
         cur = self._current()
@@ -35,25 +52,21 @@ class ReviewMixin:
             return
         line, h = cur
         old = self.store.get(line, h)
-        self.store.set(line, decision, h, old.note if old else "")
-        self._after_decision(line, decision)
+        if self._write(lambda: self.store.set(line, decision, h, old.note if old else "")):
+            self._after_decision(line, decision)
 
     def action_clear_decision(self) -> None:
         """Forget the highlighted row's decision."""
         cur = self._current()
         if cur is None:
             return
-        self.store.clear(cur[0])
-        self._after_decision(cur[0], "none")
+        if self._write(lambda: self.store.clear(cur[0])):
+            self._after_decision(cur[0], "none")
 
     def _after_decision(self, line: int, decision: str) -> None:
-        self.table.set_decision(line, decision)
-        self.grid.refresh()
-        self._update_summary()  # type: ignore[attr-defined]
+        self.sync_decisions()  # type: ignore[attr-defined]
         self._status(f"line {line}: {decision if decision != 'none' else 'decision cleared'} "  # type: ignore[attr-defined]
                      f"(saved to {self.store.path})")
-        if self.detail_record is not None and self.detail_record.line == line:
-            self._render_detail()  # type: ignore[attr-defined]
 
     def action_edit_note(self) -> None:
         """Open the note box for the highlighted row's decision."""
@@ -73,6 +86,8 @@ class ReviewMixin:
     def save_note(self, note: str) -> None:
         """Store ``note`` on the highlighted row's decision."""
         cur = self._current()
-        if cur is not None and self.store is not None and self.store.get(cur[0]) is not None:
-            self.store.set_note(cur[0], note)
-            self._after_decision(cur[0], self.store.get(cur[0]).decision)
+        if cur is None or self.store is None or self.store.get(cur[0]) is None:
+            return
+        if self._write(lambda: self.store.set_note(cur[0], note)):
+            d = self.store.get(cur[0])
+            self._after_decision(cur[0], d.decision if d else "none")

@@ -36,8 +36,9 @@ class Column:
 COLUMNS: tuple[Column, ...] = (
     Column("line", "line", 8), Column("shape", "shape", 10), Column("turns", "turns", 6),
     Column("score", "score", 7), Column("cq", "cq", 6), Column("bias", "bias", 6),
-    Column("rq", "rq", 6), Column("label", "label", 12), Column("banned", "banned", 7),
-    Column("problems", "problems", 9), Column("src", "given", 9), Column("review", "decision", 8),
+    Column("rq", "rq", 6), Column("label", "label", 12), Column("label by", "label_source", 8),
+    Column("banned", "banned", 7),
+    Column("problems", "problems", 9), Column("metrics", "given", 9), Column("review", "decision", 8),
 )
 _SHAPE = ("sharegpt", "messages", "prompt/compl", "text")
 
@@ -233,7 +234,8 @@ class DatasetTable(ScrollView, can_focus=True):
         label = "desirable" if c["label"][i] else "undesirable"
         vals = (str(int(c["line"][i])), _SHAPE[c["shape"][i]], str(int(c["turns"][i])),
                 f"{c['score'][i]:.3f}", f"{c['cq'][i]:.2f}", f"{c['bias'][i]:.2f}",
-                f"{c['rq'][i]:.2f}", label, str(banned) if banned else "·",
+                f"{c['rq'][i]:.2f}", label, "given" if c["label_source"][i] else "score",
+                str(banned) if banned else "·",
                 str(int(c["problems"][i])) if c["problems"][i] else "·",
                 "given" if c["given"][i] else "computed",
                 {1: "accept", -1: "reject"}.get(dec, ""))

@@ -201,3 +201,180 @@ async def test_a_large_file_is_scored_by_worker_processes_inside_the_app(
         assert len(pane.table) == 30 * copies
         assert pane.bad_count == copies
     assert started == [2]
+
+
+# -- a damaged decisions file, decisions from another writer -------------------------------
+def _sidecar(config: RunConfig) -> Path:
+    return Path(config.source).with_name("run.decisions.json")
+
+
+def _text(widget) -> str:
+    return str(widget.render())
+
+
+@pytest.mark.parametrize("damage", ["cut in half", "[1,2]"])
+async def test_a_damaged_decisions_file_is_said_and_recovered(run_config: RunConfig,
+                                                              damage: str) -> None:
+    from synapse_core.data.decisions import DecisionStore
+    from synapse_core.data.load import iter_rows
+    from synapse_tui.widgets.dataset_recover import RecoverDecisions
+
+    data = Path(run_config.source).with_name("data.jsonl")
+    hashes = {r.line: r.content_hash for r in iter_rows(data, run_config)
+              if hasattr(r, "content_hash")}
+    store = DecisionStore(_sidecar(run_config), data)
+    for line in (2, 3, 4):
+        store.set(line, "reject", hashes[line])
+    text = _sidecar(run_config).read_text()
+    damaged = text[: text.index('"line": 4')] if damage == "cut in half" else damage
+    _sidecar(run_config).write_text(damaged)
+
+    app = PaneApp(run_config)
+    async with app.run_test(size=(120, 40)) as pilot:
+        pane = await _loaded(app, pilot)
+        assert len(pane.table) == 30  # the tab loads the rows whatever the sidecar holds
+        assert isinstance(app.screen, RecoverDecisions)
+        dialog = _text(app.screen.query_one("#recover-text"))
+        assert str(_sidecar(run_config)) in dialog and "run.decisions.json.bad" in dialog
+        await pilot.press("escape")  # not now: the pane keeps saying so
+        notes = pane.query_one("#dataset-notes")
+        assert notes.display and "training will not start" in _text(notes)
+        await pilot.press("r")  # a decision now would overwrite the damaged file: refused
+        await pilot.pause()
+        assert _sidecar(run_config).read_text() == damaged
+        assert isinstance(app.screen, RecoverDecisions)  # offered again
+        await pilot.press("enter")  # the highlighted button: start from the saved copy
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        kept = [2, 3] if damage == "cut in half" else []
+        assert pane.table.counts()["overridden"] == len(kept)
+        assert [d.line for d in DecisionStore(_sidecar(run_config), "").all()] == kept
+        assert not pane.query_one("#dataset-notes").has_class("-error")
+        assert "started again from the saved copy" in _text(pane.query_one("#dataset-status"))
+
+
+async def test_decisions_of_another_dashboard_are_kept_and_shown(run_config: RunConfig) -> None:
+    from synapse_core.data.decisions import DecisionStore
+    from synapse_core.data.load import iter_rows
+
+    data = Path(run_config.source).with_name("data.jsonl")
+    hashes = {r.line: r.content_hash for r in iter_rows(data, run_config)
+              if hasattr(r, "content_hash")}
+    app = PaneApp(run_config)
+    async with app.run_test(size=(120, 40)) as pilot:
+        pane = await _loaded(app, pilot)
+        other = DecisionStore(_sidecar(run_config), data)  # a second dashboard, open already
+        pane.grid.cursor = pane.grid.position_of(1)
+        await pilot.press("r")
+        other.set(2, "reject", hashes[2])
+        other.set(4, "reject", hashes[4])
+        pane.grid.cursor = pane.grid.position_of(3)
+        await pilot.press("r")
+        await pilot.pause()
+        saved = json.loads(_sidecar(run_config).read_text())["decisions"]
+        assert [d["line"] for d in saved] == [1, 2, 3, 4]
+        pane.apply_filter("decision:reject")
+        await pilot.pause()
+        assert [int(pane.table.col("line")[i]) for i in pane.grid.view_index] == [1, 2, 3, 4]
+
+
+# -- labels given by the rows, rows without reasoning, an empty class -----------------------
+@pytest.fixture
+def kto_config(tmp_path: Path):
+    def make(**scoring) -> RunConfig:
+        data = tmp_path / "kto.jsonl"
+        data.write_text("\n".join(json.dumps(r) for r in [
+            {"prompt": "Say hi.", "completion": "Hi there, friend.", "label": True},
+            {"prompt": "Say hi.", "completion": "Go away.", "label": False},
+            {"prompt": "Say hi.", "completion": "Hello."},
+            {"conversations": [{"from": "human", "value": "q"},
+                               {"from": "gpt", "value": REASONING + "An answer."}],
+             "quality_metrics": {"conversation_quality": 1.0, "bias_detection": 0.0,
+                                 "reasoning_quality": 0.9}}]) + "\n")
+        return config_from_dict({"data": {"path": str(data)}, "scoring": scoring})
+    return make
+
+
+async def test_given_labels_and_rows_without_reasoning_are_explained(kto_config) -> None:
+    app = PaneApp(kto_config())
+    async with app.run_test(size=(140, 40)) as pilot:
+        pane = await _loaded(app, pilot)
+        assert "2 labels given" in _text(pane.query_one("#dataset-summary"))
+        notes = _text(pane.query_one("#dataset-notes"))
+        assert "1 row(s) have no reasoning" in notes and "at most 1" in notes
+        assert "below the threshold 1.25" in notes
+        pane.open_line(1)
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        detail = _text(pane.query_one(DatasetDetail).body)
+        assert "desirable  (label given)" in detail and "score = 1×" in detail
+        assert "its score alone would make it undesirable" in detail
+        pane.open_line(3)
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        detail = _text(pane.query_one(DatasetDetail).body)
+        assert "(label score)" in detail and "without reasoning a row scores at most 1" in detail
+        row = pane.table.row(0)
+        assert (row["label"], row["label_source"]) == ("desirable", "given")
+        header = pane.grid._header_text()
+        assert "label by" in header
+        at = header.index("label by")
+        lines = [pane.grid._row_text(i)[0] for i in range(4)]
+        assert [x[at: at + 8].strip() for x in lines] == ["given", "given", "score", "score"]
+
+
+async def test_a_threshold_that_empties_a_class_is_warned_in_the_summary(tmp_path) -> None:
+    data = tmp_path / "d.jsonl"
+    data.write_text("\n".join(_rows()) + "\n")
+    for threshold, warned in ((1.25, None), (5, "no desirable rows: scoring.threshold = 5 is "
+                                                "above the best score any row can have (1.75)")):
+        app = PaneApp(config_from_dict({"data": {"path": str(data)},
+                                        "scoring": {"threshold": threshold}}))
+        async with app.run_test(size=(140, 40)) as pilot:
+            pane = await _loaded(app, pilot)
+            notes = _text(pane.query_one("#dataset-notes"))
+            if warned:
+                assert warned in notes and pane.table.counts()["desirable"] == 0
+            else:
+                assert "no desirable" not in notes
+
+
+async def test_the_detail_scrolls_with_the_keyboard_and_says_how(run_config: RunConfig,
+                                                                tmp_path: Path) -> None:
+    long_answer = "\n".join(f"Paragraph {i} of a long answer." for i in range(120))
+    data = tmp_path / "long.jsonl"
+    data.write_text(json.dumps({"messages": [{"role": "user", "content": "Tell me a lot."},
+                                             {"role": "assistant", "content": long_answer}]})
+                    + "\n")
+    app = PaneApp(config_from_dict({"data": {"path": str(data)}}))
+    async with app.run_test(size=(120, 30)) as pilot:
+        pane = await _loaded(app, pilot)
+        await pilot.press("enter")
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        detail = pane.query_one(DatasetDetail)
+        hint = _text(detail.query_one("#dataset-detail-hint"))
+        assert "shift+↓/↑ scroll" in hint and "]/[ page" in hint
+        assert detail.max_scroll_y > 20 and detail.scroll_y == 0
+        assert pane.grid.has_focus  # no Tab first
+        await pilot.press("shift+down", "shift+down", "shift+down")
+        await pilot.pause()
+        assert detail.scroll_y == 3
+        await pilot.press("right_square_bracket")
+        await pilot.pause()
+        assert detail.scroll_y > 10
+        await pilot.press("left_square_bracket", "shift+up", "shift+up", "shift+up")
+        await pilot.pause()
+        assert detail.scroll_y == 0 and pane.grid.has_focus
+
+
+async def test_an_unknown_filter_field_is_an_error_naming_the_fields(run_config) -> None:
+    app = PaneApp(run_config)
+    async with app.run_test(size=(120, 40)) as pilot:
+        pane = await _loaded(app, pilot)
+        pane.apply_filter("foo:bar")
+        await pilot.pause()
+        status = pane.query_one("#dataset-status")
+        assert status.has_class("-error")
+        assert "unknown field 'foo'" in _text(status) and "label_source:" in _text(status)
+        assert len(pane.grid.view_index) == 30
