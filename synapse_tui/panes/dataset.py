@@ -26,7 +26,7 @@ from textual.worker import Worker, WorkerState, get_current_worker
 
 from synapse_core.config import RunConfig
 from synapse_core.data.decisions import DecisionStore, open_decisions
-from synapse_core.data.scoring import empty_class_warning, no_reasoning_note
+from synapse_core.data.scoring import best_score, empty_class_warning, no_reasoning_note
 from synapse_core.data.load import LoadBatch, iter_batches, read_record, resolve_data_path
 from synapse_core.data.records import BadLine, Record
 from synapse_core.data.table import Filter, FilterError, RowTable, parse_filter, search_lines
@@ -360,9 +360,11 @@ class DatasetPane(ReviewMixin, Vertical):
                                           self.config.training.objective)
             if warning:
                 out.append(f"⚠ {warning}")
-        note = no_reasoning_note(scoring)
-        if note and c["no_reasoning"]:
-            out.append(f"{c['no_reasoning']:,} row(s) have no reasoning (rq 0): {note}")
+        n = c["no_reasoning"]
+        if n and no_reasoning_note(scoring):
+            out.append(f"{n:,} row{'s' if n != 1 else ''} without reasoning (rq 0): at most "
+                       f"{best_score(scoring, with_reasoning=False):g} < threshold "
+                       f"{scoring.threshold:g}, undesirable unless accepted (Enter: why)")
         return out
 
     def _update_notes(self, counts: dict[str, int]) -> None:
@@ -462,12 +464,14 @@ class DatasetPane(ReviewMixin, Vertical):
     def action_scroll_detail(self, lines: int) -> None:
         """Scroll the open row detail without moving focus from the table."""
         detail = self.query_one(DatasetDetail)
-        detail.scroll_relative(y=lines, animate=False)
+        # immediate: a held key repeats faster than the screen refreshes, and a deferred
+        # scroll would start each repeat from the same place
+        detail.scroll_relative(y=lines, animate=False, immediate=True)
 
     def action_page_detail(self, direction: int) -> None:
         detail = self.query_one(DatasetDetail)
         detail.scroll_relative(y=direction * max(1, detail.scrollable_content_region.height - 1),
-                               animate=False)
+                               animate=False, immediate=True)
 
     # -- detail -------------------------------------------------------------------------------
     @on(DatasetTable.RowSelected)

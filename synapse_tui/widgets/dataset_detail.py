@@ -95,7 +95,7 @@ def render_record(record: Record, weights: tuple[float, float, float], threshold
     return body
 
 
-SCROLL_HINT = "shift+↓/↑ scroll · ]/[ page · Tab, then ↑↓ PgUp PgDn Home End · Esc close"
+SCROLL_HINT = "shift+↓/↑ scroll · ]/[ page · Esc close"
 """How to scroll the detail, shown at its foot (the table keeps the focus and the arrows)."""
 
 

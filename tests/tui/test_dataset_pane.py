@@ -301,8 +301,7 @@ async def test_given_labels_and_rows_without_reasoning_are_explained(kto_config)
         pane = await _loaded(app, pilot)
         assert "2 labels given" in _text(pane.query_one("#dataset-summary"))
         notes = _text(pane.query_one("#dataset-notes"))
-        assert "1 row(s) have no reasoning" in notes and "at most 1" in notes
-        assert "below the threshold 1.25" in notes
+        assert "1 row without reasoning (rq 0): at most 1 < threshold 1.25" in notes
         pane.open_line(1)
         await app.workers.wait_for_complete()
         await pilot.pause()
