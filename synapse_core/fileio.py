@@ -35,7 +35,7 @@ def _create_temp_file(path: Path) -> tuple[int, str]:
                          0o666)
         except FileExistsError:  # (48 random bits: never in practice)
             continue
-        if keep is not None:
+        if keep is not None and hasattr(os, "fchmod"):
             try:
                 os.fchmod(fd, keep)
             except OSError:  # (not the owner of the old file: the umask's mode is fine)
