@@ -26,9 +26,9 @@ from textual.worker import Worker, WorkerState, get_current_worker
 
 from synapse_core.config import RunConfig
 from synapse_core.data.decisions import DecisionStore, open_decisions
-from synapse_core.data.scoring import best_score, empty_class_warning, no_reasoning_note
 from synapse_core.data.load import LoadBatch, iter_batches, read_record, resolve_data_path
 from synapse_core.data.records import BadLine, Record
+from synapse_core.data.scoring import best_score, empty_class_warning, no_reasoning_note
 from synapse_core.data.table import Filter, FilterError, RowTable, parse_filter, search_lines
 from synapse_tui.messages import RecordsLoaded
 from synapse_tui.widgets.dataset_detail import DatasetDetail

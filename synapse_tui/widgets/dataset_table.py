@@ -37,8 +37,8 @@ COLUMNS: tuple[Column, ...] = (
     Column("line", "line", 8), Column("shape", "shape", 10), Column("turns", "turns", 6),
     Column("score", "score", 7), Column("cq", "cq", 6), Column("bias", "bias", 6),
     Column("rq", "rq", 6), Column("label", "label", 12), Column("label by", "label_source", 8),
-    Column("banned", "banned", 7),
-    Column("problems", "problems", 9), Column("metrics", "given", 9), Column("review", "decision", 8),
+    Column("banned", "banned", 7), Column("problems", "problems", 9),
+    Column("metrics", "given", 9), Column("review", "decision", 8),
 )
 _SHAPE = ("sharegpt", "messages", "prompt/compl", "text")
 

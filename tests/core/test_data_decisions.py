@@ -21,7 +21,7 @@ R = "<reasoning><mem><goal>g</goal></mem></reasoning>"
 def _row(i: int) -> str:
     return json.dumps({"conversations": [
         {"from": "human", "value": f"q{i}"}, {"from": "gpt", "value": f"{R}\nAnswer {i}."}],
-        "quality_metrics": {"conversation_quality": 1.0, "bias_detection": 0.0,
+        "quality_metrics": {"conversation_quality": 1.0 if i % 4 else 0.2, "bias_detection": 0.0,
                             "reasoning_quality": 0.8}})
 
 
