@@ -54,6 +54,24 @@ def same_file(a: str | os.PathLike[str], b: str | os.PathLike[str]) -> bool:
         return False
 
 
+def score_notes(counts: dict[str, int], config: Any) -> list[str]:
+    """What the user should know about the labels: an empty label class (and whether the
+    threshold alone empties it), rows that cannot reach the threshold without reasoning."""
+    from synapse_core.data.scoring import best_score, empty_class_warning, no_reasoning_note
+
+    notes = []
+    warning = empty_class_warning(counts["desirable"], counts["undesirable"], config.scoring,
+                                  config.training.objective)
+    if warning:
+        notes.append(f"warning: {warning}")
+    n = counts["no_reasoning"]
+    if n and no_reasoning_note(config.scoring):
+        notes.append(f"{n} row{'s' if n != 1 else ''} without reasoning (reasoning_quality 0) "
+                     f"{'score' if n != 1 else 'scores'} at most {best_score(config.scoring, with_reasoning=False):g}, "
+                     f"below the threshold {config.scoring.threshold:g}")
+    return notes
+
+
 def _run(args: argparse.Namespace) -> int:
     from synapse_core.config import load_config
     from synapse_core.data.load import DataError, iter_rows
@@ -67,7 +85,7 @@ def _run(args: argparse.Namespace) -> int:
         return 2
     config = load_config(args.config)
     counts = {"rows": 0, "valid": 0, "invalid": 0, "desirable": 0, "undesirable": 0,
-              "flagged": 0}
+              "flagged": 0, "label_given": 0, "no_reasoning": 0}
 
     def rows() -> Iterator[dict[str, Any]]:
         for item in iter_rows(args.data, config, with_reasons=True):
@@ -79,6 +97,9 @@ def _run(args: argparse.Namespace) -> int:
             counts["valid"] += 1
             counts[item.label] += 1
             counts["flagged"] += bool(item.banned)
+            given = item.given_label is not None
+            counts["label_given"] += given
+            counts["no_reasoning"] += not given and item.reasoning_quality == 0
             yield scored_row(item, config.scoring)
 
     try:
@@ -93,6 +114,8 @@ def _run(args: argparse.Namespace) -> int:
     except OSError as e:
         print(f"synapse score: {e}", file=sys.stderr)
         return 1
+    for note in score_notes(counts, config):
+        print(f"synapse score: {note}", file=sys.stderr)
     if args.json:
         print(json.dumps(counts))
     else:

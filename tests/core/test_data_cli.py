@@ -20,9 +20,13 @@ def test_score_writes_rows_and_reports_bad_lines(tmp_path: Path, capsys) -> None
     out = tmp_path / "scored.jsonl"
     assert main(["score", str(data), "--out", str(out), "--json"]) == 0
     cap = capsys.readouterr()
-    assert cap.err.strip() == f"{data}:2: invalid JSON: Expecting value (column 1)"
+    assert cap.err.splitlines() == [
+        f"{data}:2: invalid JSON: Expecting value (column 1)",
+        "synapse score: 1 row without reasoning (reasoning_quality 0) scores at most 1, below "
+        "the threshold 1.25"]
     assert json.loads(cap.out) == {"rows": 3, "valid": 2, "invalid": 1, "desirable": 1,
-                                   "undesirable": 1, "flagged": 1}
+                                   "undesirable": 1, "flagged": 1, "label_given": 0,
+                                   "no_reasoning": 1}
     rows = [json.loads(x) for x in out.read_text().splitlines()]
     assert [r["line"] for r in rows] == [1, 3]
     first = rows[0]
@@ -71,3 +75,18 @@ def test_a_given_label_is_written_with_its_source_and_the_score(tmp_path: Path,
         "desirable", "given", "undesirable")
     assert given["score"] == scored["score"] < 1.25
     assert (scored["label"], scored["label_source"]) == ("undesirable", "score")
+
+
+def test_a_threshold_that_empties_a_class_is_warned(tmp_path: Path, capsys) -> None:
+    data = tmp_path / "d.jsonl"
+    data.write_text(json.dumps({"conversations": [{"from": "human", "value": "q"},
+                                                  {"from": "gpt", "value": "a"}],
+                                "quality_metrics": {"conversation_quality": 1,
+                                                    "bias_detection": 0,
+                                                    "reasoning_quality": 1}}) + "\n")
+    cfg = tmp_path / "run.toml"
+    cfg.write_text("[scoring]\nthreshold = 5\n")
+    assert main(["score", str(data), "--config", str(cfg)]) == 0
+    err = capsys.readouterr().err
+    assert "synapse score: warning: no desirable rows: scoring.threshold = 5 is above the best " \
+           "score any row can have (1.75)" in err
