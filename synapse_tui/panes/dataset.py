@@ -38,6 +38,8 @@ from synapse_tui.widgets.dataset_table import COLUMNS, DatasetTable
 
 MAX_BAD_SHOWN = 10_000
 """Bad lines listed in the pane (all are counted; ``synapse score`` prints every one)."""
+DECISIONS_POLL_S = 2.0
+"""How often the decisions sidecar is checked for another writer's changes (seconds)."""
 IN_FLIGHT = 4
 """Batches the loader may have queued ahead of the UI: bounds memory on huge files."""
 
@@ -184,6 +186,15 @@ class DatasetPane(ReviewMixin, Vertical):
         self.query_one("#dataset-filter-input", Input).can_focus = False
         self.grid.focus()
         self.start_load()
+        # another dashboard (or a script) may save decisions on this dataset: show them
+        self.set_interval(DECISIONS_POLL_S, self.poll_decisions)
+
+    def poll_decisions(self) -> None:
+        """Show decisions another writer saved since the last look (a stat of the sidecar;
+        it is read again only when it was replaced). Runs every ``DECISIONS_POLL_S``."""
+        store = self.store
+        if store is not None and not self.loading and store.refresh():
+            self.sync_decisions()
 
     # -- loading ------------------------------------------------------------------------------
     def start_load(self) -> None:

@@ -276,6 +276,10 @@ async def test_decisions_of_another_dashboard_are_kept_and_shown(run_config: Run
         pane.apply_filter("decision:reject")
         await pilot.pause()
         assert [int(pane.table.col("line")[i]) for i in pane.grid.view_index] == [1, 2, 3, 4]
+        other.set(5, "reject", hashes[5])  # and with no change made here, it shows up too
+        pane.poll_decisions()  # (what the pane's timer does every 2 s)
+        await pilot.pause()
+        assert pane.table.counts()["overridden"] == 5
 
 
 # -- labels given by the rows, rows without reasoning, an empty class -----------------------
