@@ -22,6 +22,24 @@ class RunStarted(Event):
     world_size: int = 1          # training processes (torchrun ranks); 1 = in-process
 
 
+SETUP_PHASES: tuple[str, ...] = ("data", "libraries", "model", "trainer", "first_step")
+"""The set-up a run goes through before its first step, in order (``SetupProgressed.phase``)."""
+
+
+@dataclass(frozen=True)
+class SetupProgressed(Event):
+    """The run began the next part of its set-up, before the first training step: shown as
+    progress ("set-up 3/5: loading the model demo") instead of a bare 0%.
+
+    ``phase`` is one of ``SETUP_PHASES``; ``index`` its 1-based position among ``count``;
+    ``message`` says what is happening in the user's terms."""
+
+    phase: str
+    message: str
+    index: int
+    count: int = len(SETUP_PHASES)
+
+
 @dataclass(frozen=True)
 class ModelLoaded(Event):
     """The model is loaded and wrapped for training; says what was chosen and why."""
@@ -122,9 +140,9 @@ def event_classes() -> dict[str, type[Event]]:
     from synapse_core.events import LogLine
     from synapse_core.telemetry.events import TelemetrySampled, TelemetryUnavailable
 
-    return {c.__name__: c for c in (RunStarted, ModelLoaded, StepLogged, CheckpointSaved,
-                                     PreviewGenerated, TrainingPaused, TrainingResumed,
-                                     TrainingFinished, TrainingFailed, LogLine,
+    return {c.__name__: c for c in (RunStarted, SetupProgressed, ModelLoaded, StepLogged,
+                                     CheckpointSaved, PreviewGenerated, TrainingPaused,
+                                     TrainingResumed, TrainingFinished, TrainingFailed, LogLine,
                                      TelemetrySampled, TelemetryUnavailable)}
 
 

@@ -42,6 +42,12 @@ class TrainProgress(Widget):
                      f"ETA {format_eta(eta_s)}")
         self.refresh()
 
+    def show_setup(self, index: int, count: int, message: str) -> None:
+        """The run is setting up (before step 1): which part of how many, and what."""
+        self.fraction = None  # no bar yet: a 0% bar reads as stuck
+        self.text = f"set-up {index}/{count}: {message}…"
+        self.refresh()
+
     def show_text(self, text: str) -> None:
         """Show a line instead of the pace (no run, loading, a past run)."""
         self.text = text
