@@ -16,7 +16,12 @@ from typing import Any
 def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("train", help="train a LoRA adapter (KTO or SFT) headless",
                        description="Run the training engine with a plain progress line on "
-                                   "stderr; writes the same run directory as the app.")
+                                   "stderr; writes the same run directory as the app. "
+                                   "`synapse train DATA` trains on DATA with --config's "
+                                   "settings, else the demo's (as `synapse-tui DATA`).")
+    p.add_argument("data", nargs="?", metavar="DATA", help="JSONL file or saved `datasets` "
+                   "folder to train on (overrides data.path; default: the config's, else the "
+                   "bundled demo data)")
     p.add_argument("--config", metavar="TOML", help="run config (default: built-in defaults)")
     p.add_argument("--run-dir", metavar="DIR", help="run directory (default: a new folder "
                    "under training.runs_dir)")
@@ -67,6 +72,8 @@ class ProgressPrinter:
                         f"ETA {eta}{extra}")
         elif kind == "LogLine":
             self._print(f"[{event.level}] {event.message}")
+        elif kind == "SetupProgressed":
+            self._print(f"[set-up {event.index}/{event.count}] {event.message}")
         elif kind == "ModelLoaded":
             self._print(f"model loaded in {event.seconds:.1f}s: {event.backend} on {event.device}"
                         f", {event.dtype}, {event.attn_implementation}, optim {event.optim}; "
@@ -94,6 +101,17 @@ class ProgressPrinter:
                 self._print(f"hint: {event.hint}")
 
 
+def with_data(config: Any, data: str) -> Any:
+    """``config`` training on the file ``data`` (made absolute: relative paths in a config are
+    read against the config's folder, a path on the command line against the cwd). As
+    ``synapse-tui DATA``: with no config file, the demo's settings and model."""
+    from synapse_core.config import validate
+
+    config.data.path = str(Path(data).resolve())
+    validate(config)
+    return config
+
+
 def _train(args: argparse.Namespace) -> int:
     # quieter libraries on a terminal: the progress lines say what matters
     os.environ.setdefault("HF_DATASETS_DISABLE_PROGRESS_BARS", "1")
@@ -111,6 +129,15 @@ def _train(args: argparse.Namespace) -> int:
     config = load_config(args.config) if args.config else None
     if config is None and not args.resume:
         config = load_config(None)
+    if args.data:
+        if args.resume:
+            print("synapse train: DATA cannot be given with --resume (the run keeps its data)",
+                  file=sys.stderr)
+            return 2
+        if not Path(args.data).exists():
+            print(f"synapse train: {args.data}: no such file or folder", file=sys.stderr)
+            return 2
+        config = with_data(config, args.data)
     if args.gpus:
         if config is None:  # a resume with the run's own config, another device choice
             from synapse_core.training.rundir import CONFIG_FILE

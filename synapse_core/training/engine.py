@@ -22,8 +22,8 @@ from synapse_core.events import Event, EventSink, LogLine, NullSink
 from synapse_core.telemetry.events import TelemetrySampled
 from synapse_core.training import rundir as rd
 from synapse_core.training.control import RunControl
-from synapse_core.training.events import (ModelLoaded, RunStarted, TrainingFailed,
-                                          TrainingFinished)
+from synapse_core.training.events import (SETUP_PHASES, ModelLoaded, RunStarted,
+                                          SetupProgressed, TrainingFailed, TrainingFinished)
 
 OOM_HINT = ("lower model.max_seq_length or training.per_device_train_batch_size "
             "(raise gradient_accumulation_steps to keep the effective batch)")
@@ -81,8 +81,13 @@ class Engine:
                 self.rundir.log(event.message, event.level)
         self.sink.emit(event)
 
-    def log(self, message: str, level: str = "info") -> None:
-        self.emit(LogLine(message=message, level=level, source="training"))
+    def log(self, message: str, level: str = "info", source: str = "training") -> None:
+        self.emit(LogLine(message=message, level=level, source=source))
+
+    def _setup(self, phase: str, message: str) -> None:
+        """Say which part of the set-up runs now (shown as progress until the first step)."""
+        self.emit(SetupProgressed(phase=phase, message=message,
+                                  index=SETUP_PHASES.index(phase) + 1))
 
     # -- the run ---------------------------------------------------------------------------
 
@@ -124,7 +129,10 @@ class Engine:
 
             sampler = TelemetrySampler(self, self.telemetry_interval_s, telemetry_stop)
             sampler.start()
-            self.result = self._train()
+            from synapse_core.training.libwarnings import library_warnings_to
+
+            with library_warnings_to(self.log):  # TRL's advice reaches train.log and the panel
+                self.result = self._train()
         except BaseException as e:  # every failure becomes one TrainingFailed event
             self.result = self._failure(e)
             if not isinstance(e, Exception):
@@ -184,9 +192,11 @@ class Engine:
 
     def _rows(self) -> list[dict[str, Any]]:
         if self.rows is not None:
+            self._setup("data", f"{len(self.rows)} rows given")
             return list(self.rows)
         from synapse_core.data.prepare import prepare_dataset
 
+        self._setup("data", "reading and scoring the data")
         prepared = prepare_dataset(self.config)
         counts = getattr(prepared, "counts", {})
         counts = counts() if callable(counts) else counts
@@ -221,6 +231,7 @@ class Engine:
         rows = self._rows()
         check_rows(cfg.training.objective, rows)
 
+        self._setup("libraries", "loading torch, transformers and TRL")
         from synapse_core.training.backends import choose_backend, load_model, param_counts
 
         backend = choose_backend(cfg)  # imports torch only
@@ -230,6 +241,7 @@ class Engine:
 
         transformers.set_seed(cfg.training.seed)
         self.log(f"loading {cfg.model.name_or_path} ({backend})")
+        self._setup("model", _model_message(cfg.model.name_or_path))
         loaded = load_model(cfg, backend=backend)
         trainable, total = param_counts(loaded.model)
         for note in loaded.notes:
@@ -278,6 +290,9 @@ class Engine:
                                   checkpoints_dir=run.checkpoints, preview=preview,
                                   preview_steps=cfg.training.preview_steps)
         transformers.set_seed(cfg.training.seed)  # TRL 1.14 does not seed before its trainer
+        kto = cfg.training.objective == "kto"
+        self._setup("trainer", f"preparing {len(rows)} rows for {cfg.training.objective.upper()}"
+                    + (" (tokenising; the frozen reference adapter)" if kto else " (tokenising)"))
         trainer = build_trainer(cfg, loaded.model, loaded.tokenizer, rows, args_kwargs,
                                 [callback])
         if isinstance(trainer.data_collator, TokenCounter):  # SFT: tokens/s from our count
@@ -300,6 +315,8 @@ class Engine:
                              world_size=self.world_size))
         run.write_state(state="running", total_steps=total_steps, step=start_step,
                         backend=loaded.backend, device=loaded.device)
+        self._setup("first_step", "taking the first step" + (
+            " (policy, reference and KL passes)" if kto else ""))
         if on_cuda:
             torch.cuda.reset_peak_memory_stats()
         trainer.train(resume_from_checkpoint=str(resume_ckpt) if resume_ckpt else None)
@@ -334,6 +351,16 @@ class Engine:
         batches = math.ceil(len(trainer.train_dataset) / args.per_device_train_batch_size)
         per_epoch = max(batches // args.gradient_accumulation_steps, 1)
         return int(math.ceil(per_epoch * args.num_train_epochs))
+
+
+def _model_message(name: str) -> str:
+    """What loading ``name`` involves, for the set-up progress."""
+    if name == DEMO_MODEL:
+        from synapse_core.modeling.tiny import demo_model_path  # light: no torch
+
+        if not (demo_model_path() / "config.json").is_file():
+            return "building the tiny demo model (first run only), then loading it"
+    return f"loading the model {name}"
 
 
 def absolute_paths(cfg: RunConfig) -> RunConfig:

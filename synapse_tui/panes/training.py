@@ -27,8 +27,8 @@ from synapse_core.events import LogLine
 from synapse_core.telemetry.events import TelemetrySampled, TelemetryUnavailable
 from synapse_core.training.control import RunControl
 from synapse_core.training.events import (
-    CheckpointSaved, ModelLoaded, PreviewGenerated, RunStarted, StepLogged, TrainingFailed,
-    TrainingFinished, TrainingPaused, TrainingResumed,
+    SETUP_PHASES, CheckpointSaved, ModelLoaded, PreviewGenerated, RunStarted, SetupProgressed,
+    StepLogged, TrainingFailed, TrainingFinished, TrainingPaused, TrainingResumed,
 )
 from synapse_tui.bridge import BufferedSink
 from synapse_tui.messages import CoreEvent, CoreEventsReady, ExportRequested, RunStateChanged
@@ -178,7 +178,7 @@ class TrainingPane(Vertical):
         self._bind_series()
         self._clock.reset()
         self._last_step = None
-        self.query_one(TrainProgress).reset()
+        self.query_one(TrainProgress).show_setup(0, len(SETUP_PHASES), "starting")
         self.query_one(ModelFacts).show_text("loading the model…")
         self.query_one(GpuReadings).clear()
         self.control = RunControl()
@@ -308,7 +308,10 @@ class TrainingPane(Vertical):
             self._on_lifecycle(ev)
 
     def _on_lifecycle(self, ev: Any) -> None:
-        if isinstance(ev, RunStarted):
+        if isinstance(ev, SetupProgressed):
+            if self._last_step is None:  # a late set-up event never hides the steps
+                self.query_one(TrainProgress).show_setup(ev.index, ev.count, ev.message)
+        elif isinstance(ev, RunStarted):
             self.run_dir = ev.run_dir
             self.query_one(ModelFacts).show_run(ev)
             self._log(f"run started in {ev.run_dir}: {ev.total_steps} steps")
@@ -445,7 +448,21 @@ class TrainingPane(Vertical):
         return None if action in ("start", "open_run") else False
 
     def action_start(self) -> None:
-        self.start()
+        """The pre-run summary first (its one-key fixes apply to this run), then the run."""
+        if self.active:
+            self.notify("A run is already active.", severity="warning")
+            return
+        from synapse_tui.screens.prerun import PreRunScreen
+
+        def answered(changes: dict[str, Any] | None) -> None:
+            if changes is None:
+                return
+            for name, value in changes.items():
+                setattr(self.config.training, name, value)
+                self._log(f"{name} = {value} for this run (pre-run summary)")
+            self.start()
+
+        self.app.push_screen(PreRunScreen(self.config), answered)
 
     def action_stop(self) -> None:
         if not self.active:

@@ -245,7 +245,10 @@ async def test_real_training_from_the_panel(tiny_model_dir, tmp_path) -> None:
     async with app.run_test(size=(120, 40)) as pilot:
         pane = app.query_one(TrainingPane)
         pane.focus()
-        await pilot.press("s")
+        await pilot.press("s")  # the pre-run summary, then Enter starts
+        await pilot.pause()
+        assert type(app.screen).__name__ == "PreRunScreen"
+        await pilot.press("enter")
         assert await _until(pilot, lambda: len(pane.series.steps) >= 2 or pane.state == "failed")
         assert pane.state == "training", pane.state
         assert "no experts" in str(app.query_one("#train-facts").render())
