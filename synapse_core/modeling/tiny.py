@@ -8,16 +8,19 @@ Mistral; Mixtral and Qwen2-MoE for experts), only narrow and shallow. Widths are
 
 from __future__ import annotations
 
+import copy
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Sequence
 
 from synapse_core.fileio import atomic_directory
 from synapse_core.paths import cache_dir
 
 TINY_KINDS = ("pixtral", "mistral", "mixtral", "qwen2_moe")
-DEMO_VERSION = "v1"
+DEMO_VERSION = "v2"
+"""v2: the reasoning tags are in the demo model's vocabulary from the start (see
+``ensure_demo_model``)."""
 PIXTRAL_IMAGE_TOKEN_ID = 10  # "[IMG]" in Tekken, as in Pixtral-12B-2409
 
 
@@ -76,10 +79,14 @@ def tiny_config(kind: str, vocab_size: int, size: TinySize = TinySize()) -> Any:
 
 
 def build_tiny_model(kind: str, out_dir: str | os.PathLike[str], *, seed: int = 0,
-                     size: TinySize = TinySize(), tokenizer: Any = None) -> Path:
+                     size: TinySize = TinySize(), tokenizer: Any = None,
+                     reasoning_tags: Sequence[str] = ()) -> Path:
     """Build a random-init tiny model of ``kind`` with the Tekken tokenizer and save it.
 
-    The folder is written under a temporary name and renamed when complete, so a crash never
+    With ``reasoning_tags`` the tags are added to the tokenizer and the embeddings resized
+    and initialised exactly as training does it when it loads a model without them (each
+    row at the mean of its text's pieces), so a run on this model finds them there. The
+    folder is written under a temporary name and renamed when complete, so a crash never
     leaves a half-built model that looks finished.
     """
     import torch  # heavy
@@ -89,12 +96,18 @@ def build_tiny_model(kind: str, out_dir: str | os.PathLike[str], *, seed: int = 
 
     out = Path(out_dir)
     tok = tokenizer if tokenizer is not None else load_tekken_tokenizer()
+    if reasoning_tags and tokenizer is not None:
+        tok = copy.deepcopy(tok)  # adding the tags must not change the caller's tokenizer
     cfg = tiny_config(kind, len(tok), size)
     torch.manual_seed(seed)
     if kind == "pixtral":
         model = tf.LlavaForConditionalGeneration(cfg)
     else:
         model = tf.AutoModelForCausalLM.from_config(cfg)
+    if reasoning_tags:
+        from synapse_core.training.backends import add_tokens_and_resize
+
+        add_tokens_and_resize(model, tok, list(reasoning_tags))
     model = model.to(torch.bfloat16)
     with atomic_directory(out) as tmp:
         model.save_pretrained(str(tmp), safe_serialization=True)
@@ -128,8 +141,15 @@ def demo_model_path() -> Path:
 
 
 def ensure_demo_model() -> Path:
-    """The tiny demo Pixtral, built into the user cache on first use (a few seconds)."""
+    """The tiny demo Pixtral, built into the user cache on first use (a few seconds).
+
+    Its vocabulary already holds the reference's reasoning tags: resizing the 131k-row
+    embedding and LM head when a run loads it cost ~2 s of every demo run's set-up (two fresh
+    random inits of 131k x 256 before the copy); now it is done once here. Runs still train
+    the tags' rows (they are found, not added) and add any other configured tags as usual."""
+    from synapse_core.config import REASONING_TAGS
+
     path = demo_model_path()
     if (path / "config.json").is_file():
         return path
-    return build_tiny_model("pixtral", path, seed=3407)
+    return build_tiny_model("pixtral", path, seed=3407, reasoning_tags=REASONING_TAGS)
