@@ -295,6 +295,10 @@ class Engine:
                     + (" (tokenising; the frozen reference adapter)" if kto else " (tokenising)"))
         trainer = build_trainer(cfg, loaded.model, loaded.tokenizer, rows, args_kwargs,
                                 [callback])
+        if kto and len(trainer.train_dataset) < len(rows):  # said aloud: nothing lost silently
+            self.log(f"{len(rows) - len(trainer.train_dataset)} of {len(rows)} rows left out by "
+                     f"TRL: their prompt alone fills model.max_seq_length "
+                     f"({cfg.model.max_seq_length} tokens)", "warning")
         if isinstance(trainer.data_collator, TokenCounter):  # SFT: tokens/s from our count
             callback.token_counter = trainer.data_collator
         # the engine reports through events; HF's printer would write raw dicts to stdout
