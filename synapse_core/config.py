@@ -405,7 +405,7 @@ def demo_config() -> RunConfig:
     A tiny model's step is the 131k-token vocabulary, not the model (profiled, issue 18): a
     KTO step runs four forwards (policy, reference, and both on the KL pairs), each making
     131k logits per token, and PEFT's trainable tag rows copy and differentiate the whole
-    131k x 256 embedding and LM head on every forward. Per step, one CPU thread: 7.3 s at
+    131k x 256 embedding and LM head on every forward. Per step, one CPU thread: 9.5 s at
     512 tokens with the tag rows trained, 3.3 s at 128, 2.2 s at 128 without them. So the
     demo trains 128 tokens a row (the prompt and the opening of the reply: the median demo
     reply is 319 tokens) and keeps the tags' rows where the demo model put them (the mean of
