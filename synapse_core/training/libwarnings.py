@@ -68,8 +68,14 @@ def library_warnings_to(log: Log, loggers: tuple[str, ...] = LIBRARY_LOGGERS) ->
     for logger in targets:
         logger.addHandler(handler)
 
+    original = warnings.showwarning
+    active = [True]
+
     def show(message: Any, category: type[Warning], filename: str, lineno: int,
              file: Any = None, line: str | None = None) -> None:
+        if not active[0]:  # left installed by another thread's catch_warnings: step aside
+            original(message, category, filename, lineno, file, line)
+            return
         log(f"{category.__name__}: {message} ({Path(filename).name}:{lineno})", "warning",
             _source_of(filename))
 
@@ -78,5 +84,6 @@ def library_warnings_to(log: Log, loggers: tuple[str, ...] = LIBRARY_LOGGERS) ->
             warnings.showwarning = show
             yield
     finally:
+        active[0] = False
         for logger in targets:
             logger.removeHandler(handler)

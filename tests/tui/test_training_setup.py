@@ -98,7 +98,8 @@ async def test_pre_run_summary_offers_trls_weights_as_one_key(tmp_path) -> None:
             app.screen.query_one("#prerun-advice").render())
         await pilot.press("enter")
         await pilot.pause()
-        assert type(app.screen).__name__ != "PreRunScreen" and pane.state == "loading"
+        assert type(app.screen).__name__ != "PreRunScreen"
+        assert pane.state in ("loading", "failed")  # started (it may have failed already)
         await pane.wait_finished()
         await pilot.pause()
         assert pane.state == "failed"  # no such model: fine, the run was made with the fix
