@@ -16,6 +16,7 @@ the demo model built); the default measures a run with the cache warm, as every 
     python benchmarks/demo_bench.py --quick      # 6 steps
     python benchmarks/demo_bench.py              # 25 steps (includes the step-20 preview)
     python benchmarks/demo_bench.py --cold       # a first-ever run
+    python benchmarks/demo_bench.py --threads 1  # CPU seconds of one thread (busy machine)
 
 The last line printed is one JSON object with the figures.
 """
@@ -139,6 +140,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--cold", action="store_true",
                     help="empty cache: time a first-ever run (tokenizer conversion, model build)")
     ap.add_argument("--config", help="a run config instead of none (to compare settings)")
+    ap.add_argument("--threads", type=int, help="torch's CPU threads in the run (OMP_NUM_THREADS)"
+                    "; on a busy machine, 1 thread's CPU seconds estimate a quiet machine's "
+                    "wall time (2 threads spin-wait for each other when the cores are taken)")
     ap.add_argument("--timeout", type=float, default=1800.0, help="seconds before giving up")
     args = ap.parse_args(argv)
     steps = args.steps or (6 if args.quick else 25)
@@ -148,10 +152,13 @@ def main(argv: list[str] | None = None) -> int:
                             or Path.home() / ".cache")
         cache = work / "cache" if args.cold else shared_cache
         env = _env(cache, work / "data")
+        if args.threads:
+            env["OMP_NUM_THREADS"] = str(args.threads)
         warm_s = None if args.cold else round(_warm(env), 2)
         res = run_demo(steps, env, work, Path(args.config).resolve() if args.config else None,
                        args.timeout)
     res.update(cache="cold" if args.cold else "warm", warm_up_s=warm_s, cpus=os.cpu_count(),
+               threads=args.threads or "torch's default",
                config=args.config or "none (the demo)",
                targets={"first_step_s": FIRST_STEP_TARGET_S,
                         "median_step_s": MEDIAN_STEP_TARGET_S})
