@@ -92,7 +92,7 @@ def test_synapse_train_data_file(tiny_model_dir, tmp_path, capsys) -> None:
     assert warned and warned[0]["level"] == "warning" and warned[0]["source"] == "trl"
     assert trl_says in (run / "train.log").read_text()
     assert "[set-up 1/5] reading and scoring the data" in printed
-    assert f"[warning] You have different amounts" in printed and "[RANK 0]" not in printed
+    assert "[warning] You have different amounts" in printed and "[RANK 0]" not in printed
 
 
 def test_synapse_train_missing_data_file(tmp_path, capsys) -> None:
