@@ -5,6 +5,10 @@ TRL, transformers, PEFT and accelerate say important things through Python's ``l
 process's stderr: invisible in the app, lost in a detached run. ``library_warnings_to(log)``
 hands each of them to ``log(message, level, source)`` while a run is set up and trains, which
 the engine turns into a ``LogLine`` (train.log, events.jsonl, the panel, the CLI's printer).
+
+Handlers and ``showwarning`` are process-wide: while a run trains inside the app's process,
+another thread's library warnings land in the run's log too (a run in its own process, as
+``synapse train`` and the multi-GPU ranks have it, hears only its own).
 """
 
 from __future__ import annotations
