@@ -25,6 +25,8 @@ _JOINERS = "-'\u2019\u2010\u2011"
 _I_DOT, _KELVIN, _I_DOTLESS = "\u0130".encode(), "\u212a".encode(), "\u0131".encode()
 """The non-ASCII letters the regex (IGNORECASE) matches to an ASCII letter, as UTF-8: with
 one of them in a text the quick tests below cannot rule a match out."""
+_LETTERS_ONLY = bytes(c if 97 <= c <= 122 else 32 for c in range(256))
+"""``bytes.translate`` table: lower-case ASCII letters kept, every other byte a space."""
 
 
 class BannedMatcher:
@@ -37,6 +39,14 @@ class BannedMatcher:
         # the same words as bytes, for a quicker first test (ASCII words only, see find)
         self._lower_b = (tuple(w.encode("ascii") for w in self._lower)
                          if all(w.isascii() for w in self._lower) else None)
+        # ... and as their runs of letters ("game-changer": game, changer): a whole-word match
+        # leaves each run whole among the text's runs of letters, so a text whose runs do not
+        # hold every run of some word has no match (a word without letters: no such test).
+        self._runs_b = (tuple(frozenset(w.translate(_LETTERS_ONLY).split())
+                              for w in self._lower_b)
+                        if self._lower_b is not None else None)
+        if self._runs_b is not None and not all(self._runs_b):
+            self._runs_b = None
         if self.words:
             alt = "|".join(re.escape(w) for w in sorted(self.words, key=len, reverse=True))
             j = re.escape(_JOINERS)
@@ -67,6 +77,11 @@ class BannedMatcher:
                             break
                     else:
                         return []
+                    # a substring is often there ("ah" in "yeah"): the runs of letters decide
+                    if self._runs_b is not None:
+                        runs = set(low_b.translate(_LETTERS_ONLY).split())
+                        if not any(r <= runs for r in self._runs_b):
+                            return []
             low = text.lower()
             if not low.isascii():  # İ and ı match "i" in the regex: the same here
                 low = low.replace("i\u0307", "i").replace("\u0131", "i")

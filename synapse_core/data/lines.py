@@ -141,14 +141,18 @@ def _surrogate_at(text: str) -> int:
 
 
 def summarize(r: Record, with_reasons: bool = False) -> RowSummary:
-    """The summary of a Record; with ``with_reasons`` it carries the metrics' reasons."""
-    return RowSummary(
-        r.shape, r.turns, r.conversation_quality, r.bias_detection, r.reasoning_quality,
-        r.metrics_source, r.score, r.label,
-        tuple([(b.word, b.start, b.end, b.message) for b in r.banned]),
-        tuple(r.reasoning_problems), r.content_hash, r.given_label,
-        tuple([(t.subj, t.pred, t.obj) for t in r.triplets]), tuple(r.malformed_triplets),
-        r.reasons if with_reasons else None)
+    """The summary of a Record; with ``with_reasons`` it carries the metrics' reasons.
+
+    A plain tuple in ``RowSummary``'s field order: it crosses the process boundary, and
+    pickle writes and reads a plain tuple in C, where a named tuple costs a Python call each
+    way (``RowSummary._make`` gives the named form)."""
+    banned = r.banned
+    return (r.shape, r.turns, r.conversation_quality, r.bias_detection, r.reasoning_quality,
+            r.metrics_source, r.score, r.label,
+            tuple([(b.word, b.start, b.end, b.message) for b in banned]) if banned else (),
+            tuple(r.reasoning_problems), r.content_hash, r.given_label,
+            tuple([tuple(t) for t in r.triplets]), tuple(r.malformed_triplets),
+            r.reasons if with_reasons else None)  # type: ignore[return-value]
 
 
 def summarize_line(data: bytes, line: int, path: str, config: Any, matcher: BannedMatcher,
@@ -160,14 +164,15 @@ def summarize_line(data: bytes, line: int, path: str, config: Any, matcher: Bann
     return summarize(item, with_reasons)
 
 
-def from_summary(line: int, offset: int, s: RowSummary, detail: Any) -> Record:
-    """A Record from a summary; ``detail(record)`` builds the full one on demand."""
-    return Record(line, s.shape, None, s.conversation_quality, s.bias_detection,
-                  s.reasoning_quality, s.metrics_source, s.reasons, s.score, s.label,
-                  tuple([BannedMatch(*b) for b in s.banned]) if s.banned else (),
-                  s.reasoning_problems, None, s.content_hash, offset, s.given_label,
-                  turns=s.turns, triplets=s.triplets, malformed_triplets=s.malformed_triplets,
-                  detail=detail)
+def from_summary(line: int, offset: int, s: RowSummary | tuple, detail: Any) -> Record:
+    """A Record from a summary (named or plain tuple); ``detail(record)`` builds the full one
+    on demand."""
+    (shape, turns, cq, bias, rq, source, score, label, banned, problems, chash, given,
+     triplets, malformed, reasons) = s
+    return Record(line, shape, None, cq, bias, rq, source, reasons, score, label,
+                  tuple([BannedMatch(*b) for b in banned]) if banned else (),
+                  problems, None, chash, offset, given,
+                  turns=turns, triplets=triplets, malformed_triplets=malformed, detail=detail)
 
 
 class LineSource:

@@ -58,9 +58,15 @@ def make_pool(workers: int, config: Any, path: str, with_reasons: bool) -> Proce
     (starting a worker then fails with "bad value(s) in fds_to_keep"). Where stderr has no
     descriptor, the null device stands in while the pool starts its processes."""
     method = "forkserver" if "forkserver" in multiprocessing.get_all_start_methods() else "spawn"
+    context = multiprocessing.get_context(method)
+    if method == "forkserver":
+        # The fork server imports the scoring modules once, and every worker it forks has
+        # them: without this each worker spends a third of a second importing them itself.
+        # (No effect when this process's fork server is already running.)
+        context.set_forkserver_preload([__name__])
     with _stderr_with_fd():  # (the executor's queues start the tracker, its first task the
         # fork server; later workers are forked by the fork server, which needs no stderr)
-        pool = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context(method),
+        pool = ProcessPoolExecutor(workers, mp_context=context,
                                    initializer=_init_worker,
                                    initargs=(config, path, with_reasons))
         pool.submit(int).result()

@@ -105,45 +105,56 @@ _CANONICAL_RE = re.compile(
 # own section and each [^<]* ends at the "<" the next literal needs, so each finds exactly the
 # elements of its kind, in document order, without backtracking. Marker groups tell an absent
 # <sym>/<nat>/index from an empty one (findall gives "" for both).
-_MEM_RE = re.compile(r"<(goal|subgoal|ctx|done|now)>([^<]*)<")
+_MEM_RE = re.compile(r"<(goal|subgoal|ctx|done|now|reflect|cont|err|note|warn|verb)>([^<]*)<")
 _TRI_RE = re.compile(r"<tri>\s*<subj>([^<]*)</subj>\s*<pred>([^<]*)</pred>\s*<obj>([^<]*)<")
 _LOGIC_RE = re.compile(r"<(prop|proof|crit|doubt)>\s*(?:(<sym>)([^<]*)</sym>\s*)?"
                        r"(?:(<nat>)([^<]*)</nat>)?")
 _STEP_RE = re.compile(r'<step(?:\s+index=("[^"<>]*"))?(?:\s+depends_on="([^"<>]*)")?\s*>([^<]*)<')
-_EXTRA_RE = re.compile(r"<(reflect|cont|err|note|warn|verb)>([^<]*)<")
+_MEM_TAGS = frozenset({"goal", "subgoal", "ctx", "done", "now"})
 
 
 def _fast_extract(raw: str, body: str) -> Reasoning:
-    # Problems are listed by kind: memory, then triplets, then steps.
+    # Problems are listed by kind: memory, then triplets, then steps. A section absent from
+    # the block costs one substring test, not a scan.
     out = Reasoning(raw=raw)
     problems = out.problems
-    for tag, value in _MEM_RE.findall(body):
-        if getattr(out, tag) is not None:
-            problems.append(f"repeated <{tag}>")
-        setattr(out, tag, value.strip())
-    triplets = out.triplets
-    for n, (s, p, o) in enumerate(_TRI_RE.findall(body), 1):
-        s, p, o = s.strip(), p.strip(), o.strip()
-        if s and p and o:
-            triplets.append(Triplet(s, p, o))
-            continue
-        missing = [k for k, v in (("subj", s), ("pred", p), ("obj", o)) if not v]
-        desc = (f"triplet {n} is empty" if len(missing) == 3
-                else f"triplet {n} lacks {'/'.join(missing)}")
-        out.malformed_triplets.append(desc)
-        problems.append(desc)
-    out.logic = [LogicItem(kind, sym.strip() if has_sym else None, nat.strip() if has_nat else None)
-                 for kind, has_sym, sym, has_nat, nat in _LOGIC_RE.findall(body)]
-    steps = out.steps
-    for idx, dep, text in _STEP_RE.findall(body):
-        idx = idx[1:-1] if idx else None
-        if idx and idx.isascii() and idx.isdecimal() and len(idx) <= MAX_STEP_DIGITS and (
-                not dep or dep.isascii() and dep.isdecimal() and len(dep) <= MAX_STEP_DIGITS):
-            steps.append(ChainStep(int(idx), (int(dep),) if dep else (), text.strip()))
-        else:  # anything else as the tolerant path reads it (problems named alike)
-            _add_step(out, idx, dep, text.strip())
-    for tag, value in _EXTRA_RE.findall(body):
-        out.extras.setdefault(tag, []).append(value.strip())
+    seen: set[str] = set()
+    extras = out.extras
+    for tag, value in _MEM_RE.findall(body):  # the memory leaves and the extra kinds
+        if tag in _MEM_TAGS:
+            if tag in seen:
+                problems.append(f"repeated <{tag}>")
+            seen.add(tag)
+            setattr(out, tag, value.strip())
+        elif tag in extras:
+            extras[tag].append(value.strip())
+        else:
+            extras[tag] = [value.strip()]
+    if "<tri>" in body:
+        triplets = out.triplets
+        for n, (s, p, o) in enumerate(_TRI_RE.findall(body), 1):
+            s, p, o = s.strip(), p.strip(), o.strip()
+            if s and p and o:
+                triplets.append(Triplet(s, p, o))
+                continue
+            missing = [k for k, v in (("subj", s), ("pred", p), ("obj", o)) if not v]
+            desc = (f"triplet {n} is empty" if len(missing) == 3
+                    else f"triplet {n} lacks {'/'.join(missing)}")
+            out.malformed_triplets.append(desc)
+            problems.append(desc)
+    if "<logic>" in body:
+        out.logic = [LogicItem(kind, sym.strip() if has_sym else None,
+                               nat.strip() if has_nat else None)
+                     for kind, has_sym, sym, has_nat, nat in _LOGIC_RE.findall(body)]
+    if "<step" in body:
+        steps = out.steps
+        for idx, dep, text in _STEP_RE.findall(body):
+            idx = idx[1:-1] if idx else None
+            if idx and idx.isascii() and idx.isdecimal() and len(idx) <= MAX_STEP_DIGITS and (
+                    not dep or dep.isascii() and dep.isdecimal() and len(dep) <= MAX_STEP_DIGITS):
+                steps.append(ChainStep(int(idx), (int(dep),) if dep else (), text.strip()))
+            else:  # anything else as the tolerant path reads it (problems named alike)
+                _add_step(out, idx, dep, text.strip())
     return out
 
 
