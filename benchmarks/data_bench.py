@@ -193,6 +193,7 @@ def main(argv: list[str] | None = None) -> int:
             table.extend(batch.records)
         t_load, cpu_load = time.perf_counter() - t0, _cpu() - c0
         kids_cpu, worker_peak = kids.stop()
+        reader_cpu = cpu_load
         cpu_load += kids_cpu
         table.seal()
         peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
@@ -204,6 +205,8 @@ def main(argv: list[str] | None = None) -> int:
                "ratio": round(load_rps / json_rps, 3), "workers": workers,
                "json_cpu_us_per_row": round(cpu_json / rows * 1e6, 1),
                "load_cpu_us_per_row": round(cpu_load / rows * 1e6, 1),
+               "reader_cpu_us_per_row": round(reader_cpu / rows * 1e6, 1),
+               "workers_cpu_us_per_row": round(kids_cpu / rows * 1e6, 1),
                "peak_rss_mb": round(peak), "worker_peak_rss_mb": round(worker_peak),
                "rss_before_load_mb": round(rss_before),
                "table_mb": round(table.nbytes / 1e6, 1)}

@@ -139,7 +139,8 @@ def bias_detection(answers: list[str], lowered: list[bytes] | None = None
             continue
         low_b = (lowered[n] if lowered is not None
                  else text.encode("utf-8", "surrogatepass").lower())
-        folds = _I_DOT in low_b or _KELVIN in low_b
+        # (looked for in the text: one character in a str is found at memchr speed)
+        folds = not text.isascii() and ("\u0130" in text or "\u212a" in text)
         if folds:  # str.lower() makes ASCII letters of these two
             low_b = text.lower().encode("utf-8", "replace")
         # bytes.translate maps every non-letter (and every non-ASCII byte) to a space: a few

@@ -95,21 +95,26 @@ def _messages_list(items: Any, field: str, sharegpt: bool) -> list[Message]:
     role_key, text_key = ("from", "value") if sharegpt else ("role", "content")
     out: list[Message] = []
     for i, m in enumerate(items):
-        where = f"{field}[{i}]"
+        # (the field's name is spelled out only for an error or an answer: an f-string per
+        # message is a measurable share of a row's time)
         if not isinstance(m, dict):
-            raise RowError(f"{where}: expected an object, got {type(m).__name__}")
+            raise RowError(f"{field}[{i}]: expected an object, got {type(m).__name__}")
         if role_key not in m:
-            raise RowError(f"{where}.{role_key}: missing")
+            raise RowError(f"{field}[{i}].{role_key}: missing")
         raw_role = m[role_key]
         role = (SHAREGPT_ROLES.get(raw_role) if sharegpt else
                 raw_role if raw_role in ROLES else None) if isinstance(raw_role, str) else None
         if role is None:
             allowed = ", ".join(SHAREGPT_ROLES if sharegpt else ROLES)
-            raise RowError(f"{where}.{role_key}: unknown role {raw_role!r} (allowed: {allowed})")
+            raise RowError(f"{field}[{i}].{role_key}: unknown role {raw_role!r} "
+                           f"(allowed: {allowed})")
         if text_key not in m:
-            raise RowError(f"{where}.{text_key}: missing")
-        content = _text(m[text_key], f"{where}.{text_key}")
+            raise RowError(f"{field}[{i}].{text_key}: missing")
+        content = m[text_key]
+        if content.__class__ is not str:
+            content = _text(content, f"{field}[{i}].{text_key}")
         if role == "assistant":
+            where = f"{field}[{i}]"
             out.append(_assistant(content, m.get("reasoning"), where, f"{where}.{text_key}"))
         else:
             out.append(Message(role, content, None))
@@ -180,7 +185,11 @@ def build_record(obj: Any, line: int, config: Any, matcher: BannedMatcher,
     messages, given_label = build_messages(obj, shape)
     given = _given_metrics(obj)
     reasons: dict[str, list[str]] = {}
-    answers = [m for m in messages if m.role == "assistant"]
+    # One pass over the messages: the answers, their indices, and each answer's lowered
+    # UTF-8 (bias and banned words both start from it: encoded once, not twice).
+    answers = [(i, m) for i, m in enumerate(messages) if m.role == "assistant"]
+    contents = [m.content for _, m in answers]
+    lowered = [c.encode("utf-8", "surrogatepass").lower() for c in contents]
     if "conversation_quality" in given:
         cq = given["conversation_quality"]
     else:
@@ -188,24 +197,23 @@ def build_record(obj: Any, line: int, config: Any, matcher: BannedMatcher,
     if "bias_detection" in given:
         bias = given["bias_detection"]
     else:
-        bias, reasons["bias_detection"] = bias_detection([m.content for m in answers])
+        bias, reasons["bias_detection"] = bias_detection(contents, lowered)
     if "reasoning_quality" in given:
         rq = given["reasoning_quality"]
     else:
-        rq, reasons["reasoning_quality"] = reasoning_quality([m.reasoning for m in answers])
+        rq, reasons["reasoning_quality"] = reasoning_quality([m.reasoning for _, m in answers])
     source = "given" if len(given) == 3 else "computed"
-    for k in given:
-        if source == "computed":
+    if source == "computed":
+        for k in given:
             reasons[k] = ["given in quality_metrics"]
     score = combine(cq, bias, rq, config.scoring)
     # Only answers: a user quoting "delve" is no reason to drop the row.
-    banned = [b for i, m in enumerate(messages) if m.role == "assistant"
-              for b in matcher.find(m.content, i)] if matcher else []
-    problems = [p for m in answers if m.reasoning for p in m.reasoning.problems]
+    banned = ([b for (i, m), low_b in zip(answers, lowered)
+               for b in matcher.find(m.content, i, low_b)] if matcher else [])
+    problems = [p for _, m in answers if m.reasoning for p in m.reasoning.problems]
     if not answers:  # a conversation of questions only: valid JSON, but nothing to learn
         problems.append(NO_ANSWER)
-    return Record(line=line, shape=shape, messages=messages, conversation_quality=cq,
-                  bias_detection=bias, reasoning_quality=rq, metrics_source=source,
-                  reasons=reasons, score=score, label=label_for(score, config.scoring),
-                  banned=banned, reasoning_problems=problems, raw=obj,
-                  content_hash=content_hash, offset=offset, given_label=given_label)
+    # (positional: the loader builds one per row)
+    return Record(line, shape, messages, cq, bias, rq, source, reasons, score,
+                  label_for(score, config.scoring), banned, problems, obj, content_hash,
+                  offset, given_label)
