@@ -4,8 +4,8 @@ The reading process cuts the file into blocks of about a MiB of whole lines (one
 and one ``rfind`` each: it never walks the lines itself) and submits each block to a
 ``concurrent.futures.ProcessPoolExecutor``. A worker splits its block into lines, runs the
 very same ``lines.parse_line`` as the single-process path and answers, per line, the reason
-it is bad or its summary (a plain tuple in ``RowSummary``'s order, never a Record). The reading process keeps an
-ordered window of futures (at most ``2 × workers + 2`` blocks in flight: bounded memory,
+it is bad or its summary (a plain tuple in ``RowSummary``'s order, never a Record). The
+reading process keeps an ordered window of futures (at most ``2 × workers + 2`` blocks in flight: bounded memory,
 whatever the file size), takes their results in submission order (so rows and bad lines
 keep file order) and turns each summary into a ``Record`` whose conversation, reasons and
 raw row are rebuilt from the line's bytes only if someone reads them.
