@@ -5,10 +5,11 @@ and one ``rfind`` each: it never walks the lines itself) and submits each block 
 ``concurrent.futures.ProcessPoolExecutor``. A worker splits its block into lines, runs the
 very same ``lines.parse_line`` as the single-process path and answers, per line, the reason
 it is bad or its summary (a plain tuple in ``RowSummary``'s order, never a Record). The
-reading process keeps an ordered window of futures (at most ``2 × workers + 2`` blocks in flight: bounded memory,
-whatever the file size), takes their results in submission order (so rows and bad lines
-keep file order) and turns each summary into a ``Record`` whose conversation, reasons and
-raw row are rebuilt from the line's bytes only if someone reads them.
+reading process keeps an ordered window of futures (at most ``2 × workers + 2`` blocks in
+flight: bounded memory, whatever the file size), takes their results in submission order
+(so rows and bad lines keep file order) and turns each summary into a ``Record`` whose
+conversation, reasons and raw row are rebuilt from the line's bytes only if someone reads
+them.
 
 Workers are started with ``forkserver`` where there is one (``spawn`` elsewhere): never
 ``fork``, which is unsafe in a threaded program such as the app.
