@@ -183,3 +183,63 @@ class ChatSession:
             on_delta("reasoning", r)
         if a:
             on_delta("answer", a)
+
+
+class ChildChatSession:
+    """A ``ChatSession`` whose model lives in a llama.cpp child process (one per session), so
+    a native crash is a ``LlamaCrashed`` error ("llama.cpp crashed (SIGSEGV) while generating
+    from X.gguf"), not the end of the app. After a crash the next ``send`` starts a fresh
+    child with the conversation so far. llama.cpp's log lines go to ``log_path`` (or nowhere)."""
+
+    def __init__(self, gguf_path: Path, banned_words: Iterable[str] = (), n_ctx: int = 2048,
+                 system: str = "", log_path: Path | None = None) -> None:
+        from synapse_core.export.llama_proc import LlamaProcess
+
+        self.gguf_path = Path(gguf_path)
+        self.banned_words = list(banned_words)
+        self.n_ctx, self.system = n_ctx, system
+        self.turns: list[ChatTurn] = []
+        self.banned = 0
+        """Banned-word token patterns blocked (single tokens + sequences)."""
+        self._proc = LlamaProcess(log_path)
+        self._loaded = False
+
+    @property
+    def pid(self) -> int | None:
+        """The child's pid (None before ``load``)."""
+        return self._proc.pid if self._proc.alive else None
+
+    def load(self) -> None:
+        """Start the child and load the model (seconds for big files: call from a worker).
+        LlamaBuildError when this llama.cpp build crashes here (AMX)."""
+        from synapse_core.export.llama_proc import require_safe_build
+
+        require_safe_build()
+        self.banned = self._proc.call(
+            "chat_load", what=f"loading {self.gguf_path.name}", path=str(self.gguf_path),
+            banned_words=self.banned_words, n_ctx=self.n_ctx, system=self.system,
+            turns=[(t.user, t.reasoning, t.answer) for t in self.turns])["banned"]
+        self._loaded = True
+
+    def send(self, user: str, on_delta: Callable[[str, str], None] | None = None,
+             cancel: threading.Event | None = None, max_tokens: int = 256,
+             temperature: float = 0.7) -> ChatTurn:
+        """``ChatSession.send`` in the child; ``cancel`` stops the reply (the model stays)."""
+        from synapse_core.export.llama_proc import LlamaCrashed
+
+        if not (self._loaded and self._proc.alive):
+            self.load()
+        try:
+            r = self._proc.call("chat_send", what=f"generating from {self.gguf_path.name}",
+                                cancel=cancel, stop_on_cancel=True, on_delta=on_delta, user=user,
+                                max_tokens=max_tokens, temperature=temperature)
+        except LlamaCrashed:
+            self._loaded = False
+            raise
+        turn = ChatTurn(user, r["reasoning"], r["answer"])
+        self.turns.append(turn)
+        return turn
+
+    def close(self) -> None:
+        """End the child (at once if a reply is being generated)."""
+        self._proc.close()

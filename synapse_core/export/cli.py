@@ -1,7 +1,11 @@
 """``synapse export``: run the export steps headless with plain-text progress, or verify a file.
 
-    synapse export RUN_DIR [--quant q4_k_m] [--override '_exps\\.=q6_k'] [--mmproj] [--out DIR]
-    synapse export --verify FILE.gguf [--hf DIR] [--mmproj-file FILE]
+    synapse export RUN_DIR [--quant q4_k_m] [--override '_exps\\.=q6_k'] [--mmproj] [--out DIR] [-v]
+    synapse export --verify FILE.gguf [--hf DIR] [--mmproj-file FILE] [-v]
+
+llama.cpp's own log lines go to the job's log file (``OUT/logs/NAME.log``), not the terminal;
+``-v`` echoes them to stderr. SIGTERM and SIGINT cancel the export and remove its staging
+folder; staging folders left by a killed export are removed on the next run.
 
 Nothing heavy is imported at module import (``synapse --help`` stays fast).
 """
@@ -9,9 +13,12 @@ Nothing heavy is imported at module import (``synapse --help`` stays fast).
 from __future__ import annotations
 
 import argparse
+import contextlib
+import signal
 import sys
 import threading
 from pathlib import Path
+from typing import Any, Iterator
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -32,7 +39,34 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--verify", metavar="FILE", help="only verify an existing GGUF and print the report")
     p.add_argument("--hf", metavar="DIR", help="with --verify: HF folder to compare logits with")
     p.add_argument("--mmproj-file", metavar="FILE", help="with --verify: also load this mmproj")
+    p.add_argument("-v", "--verbose", action="store_true",
+                   help="echo llama.cpp's own log lines to stderr (they always go to the log file)")
     p.set_defaults(func=_run)
+
+
+def _echo(args: argparse.Namespace) -> Any:
+    if not getattr(args, "verbose", False):
+        return None
+    return lambda line: print(f"  llama.cpp: {line}", file=sys.stderr, flush=True)
+
+
+@contextlib.contextmanager
+def _cancel_on_signals(cancel: threading.Event) -> Iterator[None]:
+    """SIGTERM/SIGINT set ``cancel`` (the job stops between tensors or kills its llama.cpp
+    child, and removes its staging folder); a second one stops at once."""
+    def handler(signum: int, frame: Any) -> None:
+        if cancel.is_set():
+            raise KeyboardInterrupt
+        print(f"synapse export: {signal.Signals(signum).name}: cancelling (cleaning up)...",
+              file=sys.stderr, flush=True)
+        cancel.set()
+
+    old = {s: signal.signal(s, handler) for s in (signal.SIGTERM, signal.SIGINT)}
+    try:
+        yield
+    finally:
+        for s, h in old.items():
+            signal.signal(s, h)
 
 
 def _run(args: argparse.Namespace) -> int:
@@ -48,7 +82,7 @@ def _run(args: argparse.Namespace) -> int:
     from synapse_core.export.errors import ExportCancelled, ExportError
     from synapse_core.export.events import ExportProgressed, ExportStepFinished
     from synapse_core.export.jobs import ExportJob
-    from synapse_core.export.pipeline import run_job
+    from synapse_core.export.pipeline import log_path, remove_stale_staging, run_job
     from synapse_core.export.quantize import parse_override
 
     try:
@@ -75,13 +109,18 @@ def _run(args: argparse.Namespace) -> int:
             what = "skipped" if e.skipped else f"done in {e.seconds:.1f}s"
             print(f"{e.step}: {what} {e.detail}".rstrip(), flush=True)
 
+    for stale in remove_stale_staging(out):
+        print(f"removed {stale}: the staging folder of an export that was killed", flush=True)
     print(f"export {job.source} -> {out} ({job.quant}, overrides {overrides or 'none'})")
+    print(f"log (with llama.cpp's own lines): {log_path(out, job)}", flush=True)
+    cancel = threading.Event()
     try:
-        outputs = run_job(job, out, CallbackSink(show), threading.Event())
-    except ExportCancelled:
-        print("synapse export: cancelled", file=sys.stderr)
+        with _cancel_on_signals(cancel):
+            outputs = run_job(job, out, CallbackSink(show), cancel, echo=_echo(args))
+    except (ExportCancelled, KeyboardInterrupt):
+        print("synapse export: cancelled; its staging folder was removed", file=sys.stderr)
         return 130
-    except (ExportError, ValueError, FileNotFoundError) as e:
+    except Exception as e:  # every failure is a message, the log file has the rest
         print(f"synapse export: failed: {e}", file=sys.stderr)
         for line in job.log[-20:]:
             print(f"  {line}", file=sys.stderr)
@@ -95,13 +134,25 @@ def _run(args: argparse.Namespace) -> int:
 
 
 def _verify(args: argparse.Namespace, threshold: float) -> int:
+    from synapse_core.export.errors import ExportCancelled, ExportError
+    from synapse_core.export.llama_proc import LlamaProcess
     from synapse_core.export.verify import verify_gguf
 
     path = Path(args.verify)
     if not path.is_file():
         print(f"synapse export: {path}: no such file", file=sys.stderr)
         return 2
-    report = verify_gguf(path, hf_dir=Path(args.hf) if args.hf else None, threshold=threshold,
-                         mmproj=Path(args.mmproj_file) if args.mmproj_file else None)
+    cancel = threading.Event()
+    try:
+        with _cancel_on_signals(cancel), LlamaProcess(echo=_echo(args)) as llama:
+            report = verify_gguf(path, hf_dir=Path(args.hf) if args.hf else None,
+                                 threshold=threshold, llama=llama, cancel=cancel,
+                                 mmproj=Path(args.mmproj_file) if args.mmproj_file else None)
+    except (ExportCancelled, KeyboardInterrupt):
+        print("synapse export: verification cancelled", file=sys.stderr)
+        return 130
+    except (ExportError, OSError) as e:  # a damaged file, an AMX build: what and why
+        print(f"synapse export: {e}", file=sys.stderr)
+        return 1
     print("\n".join(report.lines()))
     return 0 if report.ok else 1

@@ -60,8 +60,15 @@ def merge_adapter(run_dir: Path, out_dir: Path, max_shard_size: str = "2GB") -> 
     import transformers as tf
     from peft import PeftModel
 
+    from synapse_core.export.safetensors_io import read_header
+
     run_dir = Path(run_dir)
     adapter = run_dir / "adapter"
+    for f in sorted(adapter.glob("*.safetensors")):
+        try:
+            read_header(f)  # a truncated adapter is an error naming it, not PEFT's traceback
+        except (ValueError, OSError) as e:
+            raise ExportError(f"the adapter is damaged: {e}") from None
     base = base_model_of(run_dir)
     cfg = json.loads((base / "config.json").read_text(encoding="utf-8"))
     cls: Any = (tf.LlavaForConditionalGeneration if cfg.get("model_type") == "llava"

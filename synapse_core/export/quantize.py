@@ -14,9 +14,13 @@ import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from synapse_core.export.errors import ExportError
 from synapse_core.export.gguf_write import check_free_space, temp_path_for
+
+if TYPE_CHECKING:
+    from synapse_core.export.llama_proc import LlamaProcess
 
 
 def ftype_names() -> list[str]:
@@ -79,8 +83,34 @@ def tensor_names(path: Path) -> list[str]:
 
 
 def quantize(src: Path, dst: Path, quant: str = "q4_k_m",
-             overrides: dict[str, str] | None = None, nthread: int = 0) -> QuantizeReport:
-    """Quantize ``src`` (bf16/f16 GGUF) into ``dst`` (written under a temporary name first)."""
+             overrides: dict[str, str] | None = None, nthread: int = 0, *,
+             llama: "LlamaProcess | None" = None, cancel: Any = None) -> QuantizeReport:
+    """Quantize ``src`` (bf16/f16 GGUF) into ``dst`` (written under a temporary name first) in
+    a llama.cpp child process (``llama``, or one of its own): a native crash there is a
+    ``LlamaCrashed`` naming the signal; ``cancel`` (a threading.Event) kills it."""
+    from synapse_core.export.llama_proc import LlamaProcess
+
+    ftype_of(quant)  # a bad name fails here, before a process is started
+    for typ in (overrides or {}).values():
+        ggml_type_of(typ)
+    own = llama is None
+    proc = LlamaProcess() if llama is None else llama
+    try:
+        return proc.call("quantize", what=f"quantizing {Path(src).name}", cancel=cancel,
+                         src=str(src), dst=str(dst), quant=quant, overrides=dict(overrides or {}),
+                         nthread=nthread)
+    except BaseException:  # a killed child cannot remove its half-written file: we do
+        temp_path_for(Path(dst)).unlink(missing_ok=True)
+        raise
+    finally:
+        if own:
+            proc.close()
+
+
+def quantize_in_process(src: Path, dst: Path, quant: str = "q4_k_m",
+                        overrides: dict[str, str] | None = None,
+                        nthread: int = 0) -> QuantizeReport:
+    """``quantize`` in this process (what the llama.cpp child runs)."""
     import ctypes
 
     import llama_cpp  # heavy: loads libllama
@@ -118,7 +148,7 @@ def quantize(src: Path, dst: Path, quant: str = "q4_k_m",
         rc = llama_cpp.llama_model_quantize(str(src).encode(), str(tmp).encode(),
                                             ctypes.byref(params))
         if rc != 0:
-            raise ExportError(f"{src}: llama_model_quantize returned {rc} (see the log above)")
+            raise ExportError(f"{src}: llama_model_quantize returned {rc} (llama.cpp's log says why)")
         os.replace(tmp, dst)
     except BaseException:
         try:

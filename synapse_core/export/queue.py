@@ -10,6 +10,7 @@ launch; the user retries it with one key.
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import threading
 import time
@@ -38,6 +39,9 @@ class ExportQueue:
         self._cancel: dict[str, threading.Event] = {}
         self._worker: threading.Thread | None = None
         self._stopping = False
+        self._remove_after: set[str] = set()
+        self.notices: list[str] = []
+        """What loading the queue file had to set aside (the pane shows them)."""
         self._load()
 
     # -- persistence --------------------------------------------------------------------------
@@ -47,17 +51,31 @@ class ExportQueue:
         return self.out_dir / QUEUE_FILE
 
     def _load(self) -> None:
+        """Read the queue file. A file that is not a queue is set aside as ``.bad`` (the queue
+        starts empty); bad job entries are dropped, the file copied aside first, and the good
+        ones kept. Each case adds a line to ``notices``."""
         if not self.path.is_file():
             return
         try:
             raw = json.loads(self.path.read_text(encoding="utf-8"))
         except json.JSONDecodeError as e:
-            raise ValueError(f"{self.path}: line {e.lineno}: not valid JSON ({e.msg})") from None
+            self._set_aside(f"line {e.lineno}: not valid JSON ({e.msg})", keep=False)
+            return
+        except (UnicodeDecodeError, OSError) as e:
+            self._set_aside(f"unreadable ({e})", keep=False)
+            return
+        if not isinstance(raw, dict) or not isinstance(raw.get("jobs", []), list):
+            what = (f"a {type(raw).__name__ if raw is not None else 'null'}"
+                    if not isinstance(raw, dict) else f'"jobs" is {json.dumps(raw["jobs"])[:40]}')
+            self._set_aside(f"not a queue ({what}; expected {{\"jobs\": [...]}})", keep=False)
+            return
+        bad = []
         for i, d in enumerate(raw.get("jobs", [])):
             try:
                 job = ExportJob.from_dict(d)
-            except TypeError as e:
-                raise ValueError(f"{self.path}: jobs[{i}]: {e}") from None
+            except (ValueError, TypeError) as e:
+                bad.append(f"jobs[{i}]: {e}")
+                continue
             if job.state == "running":
                 job.state, job.error = "failed", "interrupted: the app stopped while it ran"
                 job.log.append(job.error)
@@ -68,7 +86,17 @@ class ExportQueue:
 
                 shutil.rmtree(staging_dir(self.out_dir, job), ignore_errors=True)
             self._jobs.append(job)
+        if bad:
+            self._set_aside(f"{len(bad)} bad job(s) left out, {len(self._jobs)} kept: "
+                            + "; ".join(bad[:5]) + (" ..." if len(bad) > 5 else ""), keep=True)
         self._save()
+
+    def _set_aside(self, reason: str, keep: bool) -> None:
+        bad = self.path.with_name(self.path.name + ".bad")
+        if bad.exists():
+            bad = self.path.with_name(f"{self.path.name}.{time.strftime('%Y%m%d-%H%M%S')}.bad")
+        (shutil.copy2 if keep else os.replace)(self.path, bad)
+        self.notices.append(f"{self.path}: {reason}; the file as it was is saved as {bad.name}")
 
     def _save(self) -> None:
         with self._lock:
@@ -130,14 +158,27 @@ class ExportQueue:
             self._changed()
             self._wake.notify_all()
 
-    def remove(self, job_id: str) -> None:
-        """Remove a job that is not running (its exported files stay on disk)."""
+    def remove(self, job_id: str) -> bool:
+        """Remove a job that is not running (its exported files stay on disk): True. A running
+        job being cancelled is removed once it has stopped: False. ValueError for a running
+        job that was not cancelled."""
         with self._lock:
             job = self._find(job_id)
             if job.state == "running":
-                raise ValueError(f"job {job_id}: cancel it before removing it")
+                ev = self._cancel.get(job.id)
+                if ev is None or not ev.is_set():
+                    raise ValueError(f"job {job_id}: cancel it before removing it")
+                self._remove_after.add(job.id)
+                return False
             self._jobs.remove(job)
             self._changed()
+            return True
+
+    def is_cancelling(self, job_id: str) -> bool:
+        """The job runs and a cancel was asked for."""
+        with self._lock:
+            ev = self._cancel.get(job_id)
+            return ev is not None and ev.is_set()
 
     def move(self, job_id: str, delta: int) -> None:
         """Move a queued job up (negative) or down (positive) in the queue."""
@@ -228,5 +269,8 @@ class ExportQueue:
             if error:
                 job.log.append(error)
             self._cancel.pop(job.id, None)
+            if job.id in self._remove_after:
+                self._remove_after.discard(job.id)
+                self._jobs.remove(job)
             self._changed()
             self._wake.notify_all()

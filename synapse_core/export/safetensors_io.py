@@ -46,23 +46,43 @@ class TensorRef:
 
 
 def read_header(path: Path) -> dict[str, TensorRef]:
-    """The tensors of one ``.safetensors`` file (header only; no data is read)."""
+    """The tensors of one ``.safetensors`` file (header only; no data is read). ValueError
+    naming the file and tensor when the header is damaged or a tensor's bytes lie past the end
+    of the file (a truncated download or copy)."""
+    size = os.path.getsize(path)
     with open(path, "rb") as fh:
         raw = fh.read(8)
         if len(raw) != 8:
             raise ValueError(f"{path}: not a safetensors file (shorter than 8 bytes)")
         (hlen,) = struct.unpack("<Q", raw)
+        if hlen > size - 8:
+            raise ValueError(f"{path}: its header claims {hlen:,} bytes but the file has "
+                             f"{size:,} (truncated or not a safetensors file)")
         try:
             header = json.loads(fh.read(hlen))
-        except json.JSONDecodeError as e:
+        except (json.JSONDecodeError, UnicodeDecodeError) as e:
             raise ValueError(f"{path}: safetensors header is not JSON ({e})") from None
+    if not isinstance(header, dict):
+        raise ValueError(f"{path}: safetensors header is not a JSON object")
     base = 8 + hlen
     out: dict[str, TensorRef] = {}
     for name, info in header.items():
         if name == "__metadata__":
             continue
-        s, e = info["data_offsets"]
-        out[name] = TensorRef(name, path, info["dtype"], tuple(info["shape"]), base + s, base + e)
+        try:
+            s, e = (int(x) for x in info["data_offsets"])
+            ref = TensorRef(name, path, str(info["dtype"]), tuple(int(d) for d in info["shape"]),
+                            base + s, base + e)
+        except (KeyError, TypeError, ValueError):
+            raise ValueError(f"{path}: tensor {name}: malformed header entry "
+                             f"{json.dumps(info)[:80]}") from None
+        if ref.end > size or ref.start > ref.end:
+            raise ValueError(f"{path}: tensor {name}: its data is bytes {ref.start:,}-"
+                             f"{ref.end:,} but the file ends at {size:,} (truncated)")
+        if ref.dtype in DTYPE_BYTES and ref.nbytes != ref.numel * DTYPE_BYTES[ref.dtype]:
+            raise ValueError(f"{path}: tensor {name}: {ref.nbytes:,} bytes for shape "
+                             f"{list(ref.shape)} of {ref.dtype}")
+        out[name] = ref
     return out
 
 

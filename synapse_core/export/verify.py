@@ -1,5 +1,10 @@
-"""Prove a written GGUF: tensor types by group, it loads and generates in llama.cpp, and the
-bf16 file's logits match the HF model's on a fixed prompt (top-1 agreement, Pearson r).
+"""Prove a written GGUF: its layout is sound (``gguf_check``), no NaN/Inf in its values, it
+matches the export's SHA256SUMS, tensor types by group, it loads and generates in llama.cpp,
+and the bf16 file's logits match the HF model's on a fixed prompt (top-1 agreement, Pearson r).
+What could not be checked is listed in the report.
+
+llama.cpp runs in a child process (``llama_proc.LlamaProcess``): a native crash there is a
+failed check naming the signal, not the end of the caller.
 
 The logit check feeds the same token ids to both (from the HF tokenizer, BOS first), so it
 measures the weights and the graph, not tokenizer differences.
@@ -7,12 +12,16 @@ measures the weights and the graph, not tokenizer differences.
 
 from __future__ import annotations
 
+import contextlib
 import math
 import re
 from collections import Counter, defaultdict
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
+
+from synapse_core.export.gguf_check import GGUFDamaged, check_layout, check_sums, scan_values
+from synapse_core.export.llama_proc import LlamaCrashed, LlamaProcess, require_safe_build
 
 FIXED_PROMPT = ("Professor Synapse explains entropy: a measure of how many ways the parts of a "
                 "system can be arranged without changing what we observe.")
@@ -67,6 +76,7 @@ class VerifyReport:
     mmproj: dict[str, Any] | None = None
     problems: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    not_checked: list[str] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
@@ -95,6 +105,7 @@ class VerifyReport:
         if self.mmproj:
             out.append("  mmproj: " + ", ".join(f"{k} {v}" for k, v in self.mmproj.items()))
         out += [f"  note: {n}" for n in self.notes]
+        out += [f"  not checked: {n}" for n in self.not_checked]
         out += [f"  PROBLEM: {p}" for p in self.problems]
         out.append("  verdict: " + ("ok" if self.ok else "FAILED"))
         return out
@@ -110,7 +121,10 @@ def read_types(path: Path) -> tuple[str, dict[str, dict[str, int]]]:
     """Architecture and {group: {ggml type: count}} of a GGUF (header only)."""
     from gguf import GGUFReader  # memory-maps the file; only the header is touched
 
-    r = GGUFReader(str(path), "r")
+    try:
+        r = GGUFReader(str(path), "r")
+    except Exception as e:  # gguf-py's own words, after check_layout found nothing wrong
+        raise GGUFDamaged(f"{path}: gguf-py cannot read it: {type(e).__name__}: {e}") from None
     f = r.fields.get("general.architecture")
     arch = bytes(f.parts[f.data[0]]).decode() if f is not None else "?"
     groups: dict[str, Counter[str]] = defaultdict(Counter)
@@ -169,8 +183,10 @@ def _hf_logits(hf_dir: Path, ids: list[int], dtype: str = "float32") -> Any:
 
 
 def compare_logits(gguf_path: Path, hf_dir: Path, threshold: float,
-                   prompt: str = FIXED_PROMPT, dtype: str = "float32") -> LogitCheck:
-    """Top-1 agreement and Pearson r of GGUF vs HF logits at every prompt position."""
+                   prompt: str = FIXED_PROMPT, dtype: str = "float32",
+                   llama: LlamaProcess | None = None, cancel: Any = None) -> LogitCheck:
+    """Top-1 agreement and Pearson r of GGUF vs HF logits at every prompt position (the GGUF's
+    from a llama.cpp child: ``llama``, or one of its own)."""
     import numpy as np
     from transformers import AutoTokenizer  # heavy
 
@@ -179,12 +195,9 @@ def compare_logits(gguf_path: Path, hf_dir: Path, threshold: float,
     if tok.bos_token_id is not None:
         ids = [tok.bos_token_id] + ids
     hf = _hf_logits(Path(hf_dir), ids, dtype)
-    llm = load_llama(gguf_path, logits_all=True)
-    try:
-        llm.eval(ids)
-        gg = np.array(llm.scores[: len(ids)], dtype=np.float32)
-    finally:
-        llm.close()
+    with _child(llama) as proc:
+        gg = proc.call("logits", what=f"computing the logits of {Path(gguf_path).name}",
+                       cancel=cancel, path=str(gguf_path), ids=list(ids))
     n_vocab = min(hf.shape[1], gg.shape[1])
     hf, gg = hf[:, :n_vocab], gg[:, :n_vocab]
     top1 = float((hf.argmax(-1) == gg.argmax(-1)).mean())
@@ -217,30 +230,23 @@ def _hf_image_features(hf_dir: Path, img: Any, dtype: str = "float32") -> tuple[
 
 
 def check_mmproj(mmproj: Path, text_gguf: Path, hf_dir: Path | None = None,
-                 dtype: str = "float32") -> dict[str, Any]:
-    """Load the mmproj with llama.cpp's multimodal loader (mtmd) and encode a test image; with
-    ``hf_dir``, compare the image embeddings with the HF vision tower + projector (Pearson r)
-    and check the [IMG_BREAK] rows llama.cpp inserts equal that token's embedding."""
+                 dtype: str = "float32", llama: LlamaProcess | None = None,
+                 cancel: Any = None) -> dict[str, Any]:
+    """Load the mmproj with llama.cpp's multimodal loader (mtmd) in a llama.cpp child and
+    encode a test image; with ``hf_dir``, compare the image embeddings with the HF vision
+    tower + projector (Pearson r) and check the [IMG_BREAK] rows llama.cpp inserts equal that
+    token's embedding."""
     import numpy as np
 
     side, patch = 64, 16
     img = _test_image(side)
-    # llama.cpp 0.3.36's mtmd now and then returns NaNs from an encode inside a process that
-    # has done other work (seen in CI in about one full run in five, three encodes in a row;
-    # never in a process of its own): encode once more in a fresh context, then in a fresh
-    # process, and say so. A wrong file still fails: its embeddings are finite but do not
-    # match the HF vision tower below.
-    emb = _encode_test_image(mmproj, text_gguf, img)
-    retries, fresh_process = 0, False
-    if emb is not None and not np.isfinite(emb).all():
-        retries, emb = 1, _encode_test_image(mmproj, text_gguf, img)
-    if emb is not None and not np.isfinite(emb).all():
-        retries, fresh_process, emb = 2, True, _encode_in_fresh_process(mmproj, text_gguf, side)
+    with _child(llama) as proc:
+        emb = proc.call("mmproj_encode", what=f"encoding the test image with {Path(mmproj).name}",
+                        cancel=cancel, mmproj=str(mmproj), text_gguf=str(text_gguf), side=side)
     if emb is None:
         raise RuntimeError(f"{mmproj}: the test image produced no image chunk")
     result: dict[str, Any] = {"loaded": True, "image_tokens": int(emb.shape[0]),
-                              "embeddings_finite": bool(np.isfinite(emb).all()),
-                              "encode_retries": retries, "fresh_process": fresh_process}
+                              "embeddings_finite": bool(np.isfinite(emb).all())}
     if hf_dir is not None:
         result.update(compare_with_hf(emb, Path(hf_dir), img, patch, dtype, mmproj))
     return result
@@ -280,30 +286,6 @@ def _encode_test_image(mmproj: Path, text_gguf: Path, img: Any) -> Any:
         return _mtmd_encode(mmproj, llm, img)
     finally:
         llm.close()
-
-
-def _encode_in_fresh_process(mmproj: Path, text_gguf: Path, side: int) -> Any:
-    """``_encode_test_image`` of the test image in a new Python process (its own memory)."""
-    import subprocess
-    import sys
-    import tempfile
-
-    import numpy as np
-
-    code = ("import sys; import numpy as np; from pathlib import Path; "
-            "from synapse_core.export.verify import _encode_test_image, _test_image; "
-            "e = _encode_test_image(Path(sys.argv[1]), Path(sys.argv[2]), "
-            "_test_image(int(sys.argv[3]))); "
-            "np.save(sys.argv[4], np.zeros((0, 0)) if e is None else e)")
-    with tempfile.TemporaryDirectory() as tmp:
-        out = Path(tmp) / "emb.npy"
-        done = subprocess.run([sys.executable, "-c", code, str(mmproj), str(text_gguf),
-                               str(side), str(out)], capture_output=True, timeout=600)
-        if done.returncode != 0:
-            raise RuntimeError(f"{mmproj}: encoding the test image in a new process failed:\n"
-                               + done.stderr.decode("utf-8", "replace")[-2000:])
-        emb = np.load(out)
-    return None if emb.size == 0 else emb
 
 
 def _mtmd_encode(mmproj: Path, llm: Any, img: Any) -> Any:
@@ -355,31 +337,82 @@ def _mtmd_encode(mmproj: Path, llm: Any, img: Any) -> Any:
     return emb
 
 
+@contextlib.contextmanager
+def _child(llama: LlamaProcess | None) -> Iterator[LlamaProcess]:
+    """``llama`` as is, or a child of its own that is closed afterwards."""
+    if llama is not None:
+        yield llama
+        return
+    with LlamaProcess() as proc:
+        yield proc
+
+
+def check_file(path: Path, report: VerifyReport) -> None:
+    """What is checked without llama.cpp: NaN/Inf in the values and the export's checksum
+    (the layout was checked before ``report`` was made)."""
+    problems, share = scan_values(path, check_layout(path))
+    report.problems += problems
+    report.notes.append(f"values scanned for NaN/Inf: {share:.0%} of the tensor data"
+                        + (" (evenly spaced samples)" if share < 1 else ""))
+    sums = check_sums(path)
+    if sums is None:
+        report.not_checked.append("whether the bytes are the ones exported (no SHA256SUMS line "
+                                  "for it beside the file)")
+    elif sums:
+        report.problems.append(sums)
+    else:
+        report.notes.append("SHA-256 matches SHA256SUMS")
+
+
 def verify_gguf(path: Path, *, hf_dir: Path | None = None, threshold: float = 0.9,
-                mmproj: Path | None = None, generate: int = 8) -> VerifyReport:
-    """Verify one GGUF; with ``hf_dir`` also compare logits (use on the bf16 file)."""
+                mmproj: Path | None = None, generate: int = 8, llama: LlamaProcess | None = None,
+                cancel: Any = None) -> VerifyReport:
+    """Verify one GGUF; with ``hf_dir`` also compare logits (use on the bf16 file). llama.cpp
+    runs in ``llama`` (a child process) or a child of its own; ``cancel`` (a threading.Event)
+    kills it. Raises GGUFDamaged for a file whose layout is broken, LlamaBuildError for a
+    llama.cpp build that crashes here (AMX)."""
     path = Path(path)
+    check_layout(path)  # a damaged file is an error naming what is wrong, before any reader
     arch, types = read_types(path)
     report = VerifyReport(str(path), path.stat().st_size, arch, types)
+    check_file(path, report)
     if arch == "clip":
+        report.not_checked.append("loading it in llama.cpp (an mmproj loads beside its text "
+                                  "model: verify the text GGUF with --mmproj-file)")
         return report
+    require_safe_build()
+    with _child(llama) as proc:
+        _verify_in_llama(path, report, proc, cancel, hf_dir, threshold, mmproj, generate)
+    return report
+
+
+def _verify_in_llama(path: Path, report: VerifyReport, proc: LlamaProcess, cancel: Any,
+                     hf_dir: Path | None, threshold: float, mmproj: Path | None,
+                     generate: int) -> None:
     try:
-        llm = load_llama(path)
-        try:
-            report.generated_tokens, report.generated_text = generate_tokens(
-                llm, "The professor said", generate)
-        finally:
-            llm.close()
-        if report.generated_tokens < generate:
-            report.problems.append(f"generated only {report.generated_tokens} of {generate} tokens")
-    except Exception as e:  # a file llama.cpp refuses is a verification failure, reported
+        report.generated_tokens, report.generated_text = proc.call(
+            "generate", what=f"generating from {path.name}", cancel=cancel, path=str(path),
+            prompt="The professor said", n=generate)
+    except LlamaCrashed as e:
+        report.problems.append(str(e))
+        return
+    except (RuntimeError, ValueError, OSError) as e:  # a file llama.cpp refuses: reported
         report.problems.append(f"llama.cpp could not load or run it: {e}")
-        return report
+        return
+    if report.generated_tokens < generate:
+        report.problems.append(f"generated only {report.generated_tokens} of {generate} tokens")
     dtype = hf_reference_dtype(Path(hf_dir)) if hf_dir is not None else None
-    if hf_dir is not None and dtype is None:
-        report.notes.append("logit check skipped: the HF model does not fit in available RAM")
-    elif hf_dir is not None and dtype is not None:
-        report.logits = compare_logits(path, Path(hf_dir), threshold, dtype=dtype)
+    if hf_dir is None:
+        report.not_checked.append("logits against the HF model (no HF folder given: --hf DIR)")
+    elif dtype is None:
+        report.not_checked.append("logits against the HF model: it does not fit in available RAM")
+    else:
+        try:
+            report.logits = compare_logits(path, Path(hf_dir), threshold, dtype=dtype,
+                                           llama=proc, cancel=cancel)
+        except LlamaCrashed as e:
+            report.problems.append(str(e))
+            return
         if not report.logits.passed:
             report.problems.append(
                 f"logits disagree with the HF model: top-1 {report.logits.top1_agreement:.1%} "
@@ -387,7 +420,7 @@ def verify_gguf(path: Path, *, hf_dir: Path | None = None, threshold: float = 0.
     if mmproj is not None:
         try:
             report.mmproj = check_mmproj(Path(mmproj), path, hf_dir if dtype else None,
-                                         dtype or "float32")
+                                         dtype or "float32", llama=proc, cancel=cancel)
             mm = report.mmproj
             if not mm.get("embeddings_finite"):
                 report.problems.append("mmproj produced non-finite image embeddings")
@@ -396,6 +429,5 @@ def verify_gguf(path: Path, *, hf_dir: Path | None = None, threshold: float = 0.
                                        f"tower: r {mm['vision_pearson']:.4f} (min 0.99)")
             if mm.get("img_break_ok") is False:
                 report.problems.append("mmproj [IMG_BREAK] rows differ from the token's embedding")
-        except Exception as e:  # reported as a failed check, not swallowed
+        except (LlamaCrashed, RuntimeError, ValueError, OSError) as e:  # a failed check
             report.problems.append(f"mmproj: {e}")
-    return report

@@ -43,13 +43,14 @@ class ExportPane(Vertical):
         Binding("c", "cancel", "Cancel", id="export-cancel",
                 tooltip="Cancel the selected job (a running one stops between tensors)"),
         Binding("r", "retry", "Retry", id="export-retry", tooltip="Queue a failed or cancelled job again"),
-        Binding("delete,x", "remove", "Remove", id="export-remove",
+        Binding("x,delete", "remove", "Remove", id="export-remove",
                 tooltip="Remove the selected job from the queue (files stay)"),
-        Binding("shift+up,u", "move(-1)", "Up", id="export-move-up", tooltip="Move the queued job up"),
-        Binding("shift+down,n", "move(1)", "Down", id="export-move-down",
+        Binding("u,shift+up", "move(-1)", "Up", id="export-move-up", tooltip="Move the queued job up"),
+        Binding("n,shift+down", "move(1)", "Down", id="export-move-down",
                 tooltip="Move the queued job down"),
         Binding("v", "report", "Report", id="export-report",
-                tooltip="Show the selected job's log and verification report"),
+                tooltip="Show the selected job's log and verification report (scrolls with the "
+                "arrow keys)"),
         Binding("t", "chat", "Chat", id="export-chat", tooltip="Chat with the exported GGUF"),
     ]
 
@@ -73,6 +74,9 @@ class ExportPane(Vertical):
         except ValueError as e:  # a corrupt queue file: say where, keep the pane usable
             self._log(f"[b]queue not loaded:[/b] {escape(str(e))}")
             return
+        for notice in self.queue.notices:  # a damaged queue file was set aside
+            self._log(f"[b]queue file:[/b] {escape(notice)}")
+            self.notify(notice, severity="warning", timeout=10)
         jobs = self.queue.jobs()
         for job in jobs:
             if job.state == "failed" and job.error.startswith("interrupted"):
@@ -95,7 +99,15 @@ class ExportPane(Vertical):
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="export-queue")
     def _serve(self) -> None:
+        from synapse_core.export.llama_proc import build_problem
+
         assert self.queue is not None
+        try:
+            problem = build_problem()  # reads libllama's CPU features (no model, no kernel)
+        except (ImportError, OSError) as e:
+            problem = f"llama-cpp-python cannot be loaded: {e}"
+        if problem:  # say it now; jobs that verify fail at once with the same words
+            self.app.call_from_thread(self._log, f"[b]llama.cpp:[/b] {escape(problem)}")
         self.queue.serve()
 
     @on(Worker.StateChanged)
@@ -181,7 +193,18 @@ class ExportPane(Vertical):
         self._edit("retry")
 
     def action_remove(self) -> None:
-        self._edit("remove")
+        job_id = self._selected()
+        if job_id is None or self.queue is None:
+            return
+        try:
+            removed = self.queue.remove(job_id)
+        except (ValueError, KeyError) as e:
+            self.notify(str(e), severity="warning")
+            return
+        if not removed:
+            self.notify(f"job {job_id} is cancelling; it is removed when it has stopped")
+        self._dirty = True
+        self._redraw()
 
     def action_move(self, delta: int) -> None:
         self._edit("move", delta)
@@ -190,10 +213,12 @@ class ExportPane(Vertical):
         job_id = self._selected()
         if job_id is None or self.queue is None:
             return
+        from synapse_core.export.pipeline import log_path
+        from synapse_tui.screens.export_report import ExportReportScreen
+
         job = self.queue.get(job_id)
-        self._log(f"[b]job {job.id}[/b] {escape(job.source)}: {job.state} {escape(job.error)}")
-        for line in job.log[-40:]:
-            self._log(escape(line))
+        log_file = log_path(self.out_dir, job)
+        self.app.push_screen(ExportReportScreen(job, str(log_file) if log_file.is_file() else ""))
 
     def action_chat(self) -> None:
         job_id = self._selected()
@@ -204,6 +229,9 @@ class ExportPane(Vertical):
         if job.state != "done" or not path or not Path(path).is_file():
             self.notify("chat needs a finished export (state done)", severity="warning")
             return
+        from synapse_core.export.pipeline import log_path
         from synapse_tui.screens.chat import ChatScreen
 
-        self.app.push_screen(ChatScreen(Path(path), list(self.config.banned_words.words)))
+        chat_log = log_path(self.out_dir, job).with_suffix(".chat.log")
+        self.app.push_screen(ChatScreen(Path(path), list(self.config.banned_words.words),
+                                        log_path=chat_log))

@@ -1,7 +1,10 @@
 """Chat with an exported GGUF: the reasoning block is shown apart from the answer.
 
-The model loads and generates in a thread worker (``synapse_core.export.chat.ChatSession``);
-streamed deltas come back as messages, so the UI thread only appends text.
+The model lives in a llama.cpp child process (``synapse_core.export.chat.ChildChatSession``),
+driven from a thread worker; streamed deltas come back as messages, so the UI thread only
+appends text. A native crash in the child is shown as an error in the conversation (the next
+message starts a fresh child); the app goes on. A llama.cpp built with AMX is refused with the
+rebuild command.
 """
 
 from __future__ import annotations
@@ -18,7 +21,8 @@ from textual.message import Message
 from textual.screen import Screen
 from textual.widgets import Footer, Input, Static
 
-from synapse_core.export.chat import ChatSession
+from synapse_core.export.chat import ChildChatSession
+from synapse_core.export.errors import ExportError
 
 
 class ChatScreen(Screen[None]):
@@ -30,6 +34,7 @@ class ChatScreen(Screen[None]):
     ChatScreen .chat-user { margin-top: 1; text-style: bold; }
     ChatScreen .chat-reasoning { border: round $secondary; color: $text-muted; padding: 0 1; }
     ChatScreen .chat-answer { padding: 0 1; }
+    ChatScreen .chat-error { color: $error; text-style: bold; padding: 0 1; }
     ChatScreen #chat-input { dock: bottom; }
     """
 
@@ -54,9 +59,16 @@ class ChatScreen(Screen[None]):
             self.error = error
             self.banned = banned
 
-    def __init__(self, gguf: Path, banned_words: list[str]) -> None:
+    class Failed(Message):
+        """The reply could not be generated (llama.cpp crashed: ``error`` names the signal)."""
+
+        def __init__(self, error: str) -> None:
+            super().__init__()
+            self.error = error
+
+    def __init__(self, gguf: Path, banned_words: list[str], log_path: Path | None = None) -> None:
         super().__init__()
-        self.session = ChatSession(Path(gguf), banned_words)
+        self.session = ChildChatSession(Path(gguf), banned_words, log_path=log_path)
         self._stop = threading.Event()
         self._reasoning: Static | None = None
         self._answer: Static | None = None
@@ -75,17 +87,19 @@ class ChatScreen(Screen[None]):
     def _load(self) -> None:
         try:
             self.session.load()
-        except (ValueError, RuntimeError, OSError) as e:
+        except (ExportError, ValueError, RuntimeError, OSError) as e:  # crash, AMX, bad file
             self.post_message(self.Ready(error=str(e)))
             return
-        n = len(self.session.logit_bias) + len(self.session.ban.seqs if self.session.ban else [])
-        self.post_message(self.Ready(banned=n))
+        self.post_message(self.Ready(banned=self.session.banned))
 
     @on(Ready)
     def _ready(self, message: Ready) -> None:
         title = self.query_one("#chat-title", Static)
         if message.error:
-            title.update(f"chat: could not load: {escape(message.error)}")
+            title.update(f"chat: {escape(self.session.gguf_path.name)}: could not load "
+                         "(escape closes)")
+            self.query_one("#chat-history", VerticalScroll).mount(
+                Static(escape(message.error), classes="chat-error", id="chat-error"))
             return
         title.update(f"chat: {escape(self.session.gguf_path.name)}  "
                      f"({message.banned} banned-word token patterns suppressed)")
@@ -112,9 +126,19 @@ class ChatScreen(Screen[None]):
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="chat")
     def _generate(self, text: str) -> None:
-        self.session.send(text, on_delta=lambda k, t: self.post_message(self.Delta(k, t)),
-                          cancel=self._stop)
+        try:
+            self.session.send(text, on_delta=lambda k, t: self.post_message(self.Delta(k, t)),
+                              cancel=self._stop)
+        except (ExportError, ValueError, RuntimeError, OSError) as e:
+            self.post_message(self.Failed(str(e)))
         self.post_message(self.Delta("done", ""))
+
+    @on(Failed)
+    def _failed(self, message: Failed) -> None:
+        history = self.query_one("#chat-history", VerticalScroll)
+        history.mount(Static(f"{escape(message.error)}\n(send again to restart the model, "
+                             "escape to close)", classes="chat-error"))
+        history.scroll_end(animate=False)
 
     @on(Delta)
     def _delta(self, message: Delta) -> None:
