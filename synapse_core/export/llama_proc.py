@@ -163,10 +163,13 @@ class LlamaProcess:
 
     def start(self) -> None:
         """Start the child if it is not running (blocks until it answered ``hello``)."""
+        with self._lock:
+            if not self.alive:
+                self._start()
+
+    def _start(self) -> None:
         from multiprocessing.connection import Connection
 
-        if self.alive:
-            return
         self._cleanup()
         req_r, req_w = os.pipe()
         resp_r, resp_w = os.pipe()
@@ -192,7 +195,8 @@ class LlamaProcess:
         self._reader = threading.Thread(target=self._read_output, args=(self._proc,),
                                         name=f"llama-log-{self.pid}", daemon=True)
         self._reader.start()
-        self.system_info = self.call("hello", what="starting llama.cpp")["system_info"]
+        self.system_info = self._request("hello", "starting llama.cpp", None, None, False,
+                                         {})["system_info"]
 
     def _read_output(self, proc: subprocess.Popen[bytes]) -> None:
         assert proc.stdout is not None
@@ -218,8 +222,13 @@ class LlamaProcess:
         from X.gguf") for the crash message. ``cancel`` (a threading.Event): kill the child and
         raise ExportCancelled, or with ``stop_on_cancel`` ask it to stop (a chat reply)."""
         with self._lock:
-            if op != "hello":
-                self.start()
+            self.start()
+            return self._request(op, what, cancel, on_delta, stop_on_cancel, kwargs)
+
+    def _request(self, op: str, what: str, cancel: Any,
+                 on_delta: Callable[[str, str], None] | None, stop_on_cancel: bool,
+                 kwargs: dict[str, Any]) -> Any:
+        with self._lock:
             assert self._proc is not None and self.pid is not None
             for fn in list(_watchers):
                 fn(ChildRequest(self.pid, op, what))

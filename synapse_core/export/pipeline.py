@@ -155,8 +155,15 @@ def run_job(job: ExportJob, out_dir: Path, sink: EventSink, cancel: threading.Ev
         require_safe_build()  # fail at once, not after minutes of merging and converting
     r = _Runner(job, out_dir, sink, cancel, on_change)
     r.log(f"job {job.id}: {job.source} -> {final_dir(out_dir, job)}; log {r.log_file}")
-    with LlamaProcess(r.log_file, echo) as llama:
-        return _run_steps(job, r, llama)
+    try:
+        with LlamaProcess(r.log_file, echo) as llama:
+            return _run_steps(job, r, llama)
+    except ExportCancelled as e:
+        r.log(f"cancelled: {e}")
+        raise
+    except Exception as e:  # the log file ends with why (the queue keeps it in the job too)
+        r.log(f"failed: {type(e).__name__}: {e}", "error")
+        raise
 
 
 def _run_steps(job: ExportJob, r: "_Runner", llama: Any) -> dict[str, str]:

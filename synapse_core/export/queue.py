@@ -97,6 +97,8 @@ class ExportQueue:
             bad = self.path.with_name(f"{self.path.name}.{time.strftime('%Y%m%d-%H%M%S')}.bad")
         (shutil.copy2 if keep else os.replace)(self.path, bad)
         self.notices.append(f"{self.path}: {reason}; the file as it was is saved as {bad.name}")
+        if not keep:
+            self._save()  # an empty queue in its place
 
     def _save(self) -> None:
         with self._lock:

@@ -97,7 +97,8 @@ def test_cancel_mid_job_leaves_no_finished_looking_file(tiny_model_dir, tmp_path
     got = q.get(job.id)
     assert got.state == "cancelled" and got.steps["convert"].state == "cancelled"
     assert sink.of(ExportCancelled)
-    assert sorted(p.name for p in out.iterdir()) == [QUEUE_FILE]  # nothing else, no .partial
+    assert sorted(p.name for p in out.iterdir()) == ["logs", QUEUE_FILE]  # no .partial
+    assert "cancelled" in (out / "logs" / f"{got.name}.log").read_text()
 
 
 def test_queue_survives_restart_and_marks_interrupted(tmp_path):
@@ -148,5 +149,5 @@ def test_corrupt_queue_file_names_file_and_line(tmp_path):
     out = tmp_path / "exports"
     out.mkdir()
     (out / QUEUE_FILE).write_text('{"jobs": [\n  {"source": "x",}\n]}')
-    with pytest.raises(ValueError, match=r"queue.json: line 2"):
-        ExportQueue(out)
+    q = ExportQueue(out)  # set aside with a notice, not a crash of the app
+    assert q.jobs() == [] and "queue.json: line 2: not valid JSON" in q.notices[0]
