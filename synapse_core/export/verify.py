@@ -374,13 +374,14 @@ def verify_gguf(path: Path, *, hf_dir: Path | None = None, threshold: float = 0.
     path = Path(path)
     check_layout(path)  # a damaged file is an error naming what is wrong, before any reader
     arch, types = read_types(path)
+    if arch != "clip":
+        require_safe_build()  # refuse at once, before minutes of scanning a big file
     report = VerifyReport(str(path), path.stat().st_size, arch, types)
     check_file(path, report)
     if arch == "clip":
         report.not_checked.append("loading it in llama.cpp (an mmproj loads beside its text "
                                   "model: verify the text GGUF with --mmproj-file)")
         return report
-    require_safe_build()
     with _child(llama) as proc:
         _verify_in_llama(path, report, proc, cancel, hf_dir, threshold, mmproj, generate)
     return report
