@@ -129,9 +129,12 @@ class ChatSession:
 
     def load(self) -> None:
         """Load the model (seconds for big files: call from a worker thread)."""
-        from llama_cpp import Llama  # heavy: loads libllama and the weights
+        import llama_cpp  # heavy: loads libllama and the weights
 
-        self.llm = Llama(str(self.gguf_path), n_ctx=self.n_ctx, n_gpu_layers=0, verbose=False)
+        # a CUDA build (README: GPU server) offloads every layer; the CPU build keeps none
+        gpu = -1 if llama_cpp.llama_supports_gpu_offload() else 0
+        self.llm = llama_cpp.Llama(str(self.gguf_path), n_ctx=self.n_ctx, n_gpu_layers=gpu,
+                                   verbose=False)
         self.logit_bias, seqs = banned_suppression(self.llm, self.banned_words)
         self.ban = SequenceBan(seqs)
 
