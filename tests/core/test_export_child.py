@@ -126,3 +126,16 @@ def test_amx_build_is_refused_everywhere(monkeypatch, tiny_gguf, tmp_path, capsy
     assert llama_proc.live_pids() == []
     monkeypatch.setenv(llama_proc.ALLOW_AMX_ENV, "1")
     assert build_problem() is None
+
+
+def test_quantize_log_lines_go_to_the_log_file_and_echo_only(tiny_gguf, tmp_path, capfd):
+    from synapse_core.export.quantize import quantize
+
+    log, echoed = tmp_path / "job.log", []
+    with LlamaProcess(log, echo=echoed.append) as proc:
+        rep = quantize(tiny_gguf, tmp_path / "m.q8.gguf", "q8_0", {}, llama=proc)
+    assert rep.quant == "q8_0" and (tmp_path / "m.q8.gguf").is_file()
+    assert "llama_model_loader" in log.read_text()  # llama.cpp's own lines, in the file
+    assert any("llama_model_loader" in line for line in echoed)  # what `-v` prints
+    out, err = capfd.readouterr()
+    assert "llama_model_loader" not in out + err  # never on the terminal

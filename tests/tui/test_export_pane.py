@@ -262,3 +262,31 @@ async def test_chat_child_crash_is_shown_and_the_screen_closes(tiny_model_dir, t
         assert not isinstance(app.screen, ChatScreen)
         assert str(app.query_one("#home", Static).render()) == "home"
     assert llama_proc.live_pids() == []
+
+
+async def test_amx_build_is_said_in_the_pane_and_the_chat_screen(tmp_path, monkeypatch):
+    from synapse_core.export import llama_proc
+    from synapse_tui.screens.chat import ChatScreen
+
+    monkeypatch.setattr(llama_proc, "system_info",
+                        lambda: "CPU : AVX2 = 1 | AVX512 = 1 | AMX_INT8 = 1 | REPACK = 1 | ")
+    app = _PaneApp(_config(tmp_path))
+    async with app.run_test(size=(120, 40)) as pilot:
+        pane = app.query_one(ExportPane)
+        job_id = pane.add_job(str(tmp_path))
+        await _settle(pane, pilot)
+        job = pane.queue.get(job_id)
+        assert job.state == "failed" and "AMX_INT8 = 1" in job.error
+        assert "llama-cmake-args.sh" in job.error
+        log_text = " ".join(line.text for line in pane.query_one("#export-log").lines)
+        assert "llama.cpp: llama.cpp was built with AMX" in log_text
+        app.push_screen(ChatScreen(tmp_path / "m.gguf", []))
+        await pilot.pause()
+        for worker in [w for w in app.workers if w.group == "chat"]:
+            await worker.wait()  # not wait_for_complete: the queue's worker serves on
+        await pilot.pause()
+        error = str(app.screen.query_one("#chat-error", Static).render())
+        assert "AMX_INT8 = 1" in error and "llama-cmake-args.sh" in error
+        await pilot.press("escape")
+        await pilot.pause()
+        assert not isinstance(app.screen, ChatScreen)
