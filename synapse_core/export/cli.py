@@ -142,10 +142,13 @@ def _verify(args: argparse.Namespace, threshold: float) -> int:
     if not path.is_file():
         print(f"synapse export: {path}: no such file", file=sys.stderr)
         return 2
+    hf = Path(args.hf) if args.hf else _known_hf_folder(path)
+    if hf is not None and not args.hf:
+        print(f"comparing logits with {hf} (the merged model the export left beside the file)")
     cancel = threading.Event()
     try:
         with _cancel_on_signals(cancel), LlamaProcess(echo=_echo(args)) as llama:
-            report = verify_gguf(path, hf_dir=Path(args.hf) if args.hf else None,
+            report = verify_gguf(path, hf_dir=hf,
                                  threshold=threshold, llama=llama, cancel=cancel,
                                  mmproj=Path(args.mmproj_file) if args.mmproj_file else None)
     except (ExportCancelled, KeyboardInterrupt):
@@ -156,3 +159,22 @@ def _verify(args: argparse.Namespace, threshold: float) -> int:
         return 1
     print("\n".join(report.lines()))
     return 0 if report.ok else 1
+
+
+def _known_hf_folder(path: Path) -> Path | None:
+    """The HF folder an export left beside a full-precision GGUF (``merged/``), else None: a
+    quantized file is not held to the bf16 logit thresholds."""
+    from synapse_core.export.errors import ExportError
+    from synapse_core.export.gguf_check import check_layout
+    from synapse_core.export.verify import read_types
+
+    merged = path.parent / "merged"
+    if not (merged / "config.json").is_file():
+        return None
+    try:
+        check_layout(path)
+        _, types = read_types(path)
+    except ExportError:
+        return None  # verify_gguf says what is wrong with the file
+    kinds = {t for group in types.values() for t in group}
+    return merged if kinds <= {"F32", "F16", "BF16"} else None

@@ -41,7 +41,8 @@ class ExportPane(Vertical):
     BINDINGS = [
         Binding("a", "add", "Add", id="export-add", tooltip="Queue an export of a run folder"),
         Binding("c", "cancel", "Cancel", id="export-cancel",
-                tooltip="Cancel the selected job (a running one stops between tensors)"),
+                tooltip="Cancel the selected job (a running one stops between tensors; its "
+                "llama.cpp process is killed)"),
         Binding("r", "retry", "Retry", id="export-retry", tooltip="Queue a failed or cancelled job again"),
         Binding("x,delete", "remove", "Remove", id="export-remove",
                 tooltip="Remove the selected job from the queue (files stay)"),
@@ -188,6 +189,9 @@ class ExportPane(Vertical):
 
     def action_cancel(self) -> None:
         self._edit("cancel")
+        job_id = self.query_one(ExportJobsTable).selected_id
+        if job_id and self.queue is not None and self.queue.is_cancelling(job_id):
+            self.notify(f"cancelling job {job_id} (its llama.cpp process, if any, is stopped)")
 
     def action_retry(self) -> None:
         self._edit("retry")

@@ -44,7 +44,7 @@ def _make_run(base: Path, run_dir: Path) -> list[int]:
 
 
 @pytest.mark.slow
-def test_queue_merges_adapter_and_exports_verified_files(tiny_model_dir, tmp_path):
+def test_queue_merges_adapter_and_exports_verified_files(tiny_model_dir, tmp_path, capsys):
     run = tmp_path / "runs" / "r1"
     ids = _make_run(tiny_model_dir("mistral"), run)
     sink = ListSink()
@@ -74,6 +74,13 @@ def test_queue_merges_adapter_and_exports_verified_files(tiny_model_dir, tmp_pat
         assert llm.detokenize([ids[0]]) == b"<reasoning>"
     finally:
         llm.close()
+    # verifying the exported bf16 later: its checksum, and the logits against merged/ beside it
+    from synapse_core.cli import main
+
+    assert main(["export", "--verify", done.outputs["bf16"]]) == 0
+    out = capsys.readouterr().out
+    assert "comparing logits with" in out and "logits vs HF" in out
+    assert "SHA-256 matches SHA256SUMS" in out and "not checked" not in out
     assert [e.step for e in sink.of(ExportStepFinished)] == [
         "merge", "convert", "mmproj", "quantize", "verify"]
     assert sink.of(ExportFinished)[0].job_id == job.id
