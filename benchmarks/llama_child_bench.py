@@ -34,7 +34,7 @@ def _chat_once(session: Any, max_tokens: int) -> tuple[float, float]:
     stamps: list[float] = []
     session.send(PROMPT, on_delta=lambda k, t: stamps.append(time.perf_counter()),
                  max_tokens=max_tokens, temperature=0.0)
-    session.turns.clear()  # every run answers the same one-turn prompt
+    session.clear()  # every run answers the same one-turn prompt
     if not stamps:
         return float("nan"), float("nan")
     first = stamps[0] - t0

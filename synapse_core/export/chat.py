@@ -138,6 +138,10 @@ class ChatSession:
         self.logit_bias, seqs = banned_suppression(self.llm, self.banned_words)
         self.ban = SequenceBan(seqs)
 
+    def clear(self) -> None:
+        """Start a new conversation (the model stays loaded)."""
+        self.turns.clear()
+
     def close(self) -> None:
         """Free the model."""
         if self.llm is not None:
@@ -242,6 +246,12 @@ class ChildChatSession:
         turn = ChatTurn(user, r["reasoning"], r["answer"])
         self.turns.append(turn)
         return turn
+
+    def clear(self) -> None:
+        """Start a new conversation (the model stays loaded)."""
+        self.turns.clear()
+        if self._loaded and self._proc.alive:
+            self._proc.call("chat_clear", what="clearing the chat")
 
     def close(self) -> None:
         """End the child (at once if a reply is being generated)."""

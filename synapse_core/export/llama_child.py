@@ -99,10 +99,16 @@ def op_chat_load(path: str, banned_words: list[str], n_ctx: int = 2048, system: 
     return {"banned": len(s.logit_bias) + len(s.ban.seqs if s.ban else [])}
 
 
+def op_chat_clear() -> None:
+    """Start a new conversation with the loaded model."""
+    if _Chat.session is not None:
+        _Chat.session.turns.clear()
+
+
 OPS: dict[str, Callable[..., Any]] = {
     "hello": op_hello, "generate": op_generate, "logits": op_logits,
     "mmproj_encode": op_mmproj_encode, "quantize": op_quantize, "crash": op_crash,
-    "chat_load": op_chat_load,
+    "chat_load": op_chat_load, "chat_clear": op_chat_clear,
 }
 """Requests the child answers (``chat_send`` streams and is handled in ``serve``)."""
 
