@@ -128,6 +128,7 @@ def test_amx_build_is_refused_everywhere(monkeypatch, tiny_gguf, tmp_path, capsy
     assert build_problem() is None
 
 
+@pytest.mark.slow
 def test_quantize_log_lines_go_to_the_log_file_and_echo_only(tiny_gguf, tmp_path, capfd):
     from synapse_core.export.quantize import quantize
 
