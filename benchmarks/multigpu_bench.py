@@ -1,7 +1,7 @@
 """Multi-GPU scaling: the engine through the real torchrun launcher on 1 GPU, then on 2.
 
-One command. Each run is ``Engine(config).run()`` in a worker thread exactly as the app runs
-it, with ``training.gpus`` set to "0" and then "0,1": the supervisor launches torchrun, the
+One command. Each run is ``supervisor.run(config)`` in a worker thread exactly as the app runs
+it, with ``training.gpus`` set to "0" and then "0,1": the run process launches torchrun, the
 ranks train (Unsloth on CUDA, DDP, NCCL), rank 0's events come back through the run folder.
 The model is the random-init full-size Pixtral-12B that ``gpu_train.py`` builds (its model
 and rows are reused from there, built once in a child process so this process never holds
@@ -75,7 +75,6 @@ def one_run(a: argparse.Namespace, label: str, gpus: str, world: int) -> dict[st
     from synapse_core.events import ListSink
     from synapse_core.telemetry.events import TelemetrySampled
     from synapse_core.training.control import RunControl
-    from synapse_core.training.engine import Engine
     from synapse_core.training.events import (ModelLoaded, RunStarted, StepLogged,
                                               TrainingFinished)
     from synapse_core.training.rundir import read_rank_summary
@@ -89,9 +88,16 @@ def one_run(a: argparse.Namespace, label: str, gpus: str, world: int) -> dict[st
     if run_dir.exists():
         shutil.rmtree(run_dir)
     sink, control = ListSink(), RunControl()
-    engine = Engine(cfg, sink, control, run_dir=run_dir, rows=rows, telemetry_interval_s=0.5)
+    from synapse_core.training import supervisor
+
+    box: dict[str, Any] = {}
+
+    def follow() -> None:  # the run process supervises torchrun; this thread follows it
+        box["result"] = supervisor.run(cfg, sink, control, run_dir=run_dir, rows=rows,
+                                       telemetry_interval_s=0.5)
+
     t0 = time.time()
-    worker = threading.Thread(target=engine.run, name="engine-worker", daemon=True)
+    worker = threading.Thread(target=follow, name="engine-worker", daemon=True)
     worker.start()  # in a worker thread, as the app runs it
     worker.join(timeout=a.run_timeout)
     if worker.is_alive():  # a run must not eat the machine: stop it (checkpoint, then kill)
@@ -99,7 +105,7 @@ def one_run(a: argparse.Namespace, label: str, gpus: str, world: int) -> dict[st
         control.stop("timeout")
         worker.join(timeout=cfg.training.stop_timeout_s + 60)
     wall = time.time() - t0
-    result = engine.result
+    result = box.get("result")
     ok = isinstance(result, TrainingFinished) and not result.stopped
     steps = sink.of(StepLogged)
     tps = [s.tokens_per_s for s in steps[a.warmup:] if s.tokens_per_s]

@@ -172,7 +172,14 @@ class TrainingConfig:
     preview_steps: int = _f(0, "generate a preview every N steps; 0 = off", lo=0)
     preview_prompt: str = _f("What is entropy, in one paragraph?", "prompt used for previews")
     preview_max_new_tokens: int = _f(48, "tokens per preview", lo=1, hi=4096)
-    runs_dir: str = _f("runs", "where run directories are created")
+    runs_dir: str = _f("{data_dir}/runs", "where run directories are created; {data_dir} is "
+                       "the per-user data folder ($XDG_DATA_HOME/synapse-tui), so every shell "
+                       "finds the same runs; a relative path is taken from the config file's "
+                       "folder (runs_dir = 'runs' keeps the old ./runs layout)")
+    on_finish: str = _f("", "shell command run once when a run ends (finished, stopped, failed "
+                        "or died), detached or not, with SYNAPSE_RUN_DIR, SYNAPSE_RUN_STATE, "
+                        "SYNAPSE_RUN_STEP and SYNAPSE_RUN_LOSS set; its failure is logged, "
+                        "never fatal; empty = none")
     gpus: str = _f("auto", "which devices train: 'auto' = this process, one device (CUDA if "
                    "present, else CPU); 'all' = every visible CUDA GPU, one torchrun rank each; "
                    "'0,1' = those CUDA indices (CUDA order), one rank each; 'cpu:N' = N gloo "
@@ -191,7 +198,8 @@ class ExportConfig:
     overrides: dict[str, str] = _f(lambda: {r"_exps\.": "q6_k"},
                                    "tensor-name regex -> llama.cpp type", factory=True)
     mmproj: bool = _f(True, "write the vision tower to a separate mmproj GGUF")
-    out_dir: str = _f("exports", "where exports are written")
+    out_dir: str = _f("{data_dir}/exports", "where exports are written ({data_dir}: as "
+                      "training.runs_dir)")
     verify: bool = _f(True, "load the result in llama.cpp and compare logits with the HF model")
     min_top1_agreement: float = _f(0.9, "bf16 GGUF vs HF top-1 agreement below this fails",
                                    lo=0.0, hi=1.0)
@@ -238,7 +246,12 @@ class RunConfig:
         return Path(self.source).resolve().parent if self.source else Path.cwd()
 
     def resolve_path(self, value: str) -> Path:
-        """A path from the config, relative to the config file's folder."""
+        """A path from the config, relative to the config file's folder; ``{data_dir}``
+        is the per-user data folder (``synapse_core.paths.data_dir``)."""
+        if "{data_dir}" in value:
+            from synapse_core.paths import data_dir
+
+            value = value.replace("{data_dir}", str(data_dir()))
         p = Path(os.path.expanduser(value))
         return p if p.is_absolute() else self.base_dir / p
 

@@ -31,6 +31,7 @@ from synapse_tui.keymap import apply_keymap
 from synapse_tui.messages import ExportRequested, OpenSample, RecordsLoaded, RunStateChanged
 from synapse_tui.screens.confirm import ConfirmScreen
 from synapse_tui.screens.help import HelpScreen
+from synapse_tui.screens.quit_run import LEAVE, STOP, QuitRunScreen
 from synapse_tui.themes import DEFAULT_THEME, register_themes
 from synapse_tui.widgets.footer import KeyFooter
 from synapse_tui.widgets.header import RunHeader
@@ -49,7 +50,17 @@ pass, up to ~10 ms while a run streams, then runs after the key's repaint instea
 it) and the screen repaints as soon as it is idle (see ``MainScreen``)."""
 
 STOP_SIGNALS = tuple(getattr(signal, n) for n in ("SIGHUP", "SIGTERM") if hasattr(signal, n))
-"""An SSH drop (SIGHUP) or a kill (SIGTERM) checkpoints and stops a run before exiting."""
+"""An SSH drop (SIGHUP) or a kill (SIGTERM) ends the app and leaves a run training (it is a
+process of its own; the next synapse-tui attaches to it)."""
+
+HARD_EXIT_S = 5.0
+"""After a hang-up, the app exits within this long even if the terminal it would restore is
+gone (writing to a dead terminal can block the shutdown): nothing is lost, the run is a
+process of its own and the app holds no unsaved work."""
+
+TERMINAL_CHECK_S = 2.0
+"""How often the app checks that its terminal still exists (an SSH drop that sent no
+SIGHUP leaves stdin at end-of-file forever)."""
 
 
 def freeze_long_lived_objects() -> None:
@@ -166,9 +177,19 @@ class SynapseApp(App[int]):
         for line in self._startup_warnings:
             self.notify(line, severity="warning", timeout=10)
         self._install_signal_handlers()
+        if not self.is_headless and _has_terminal():
+            self.set_interval(TERMINAL_CHECK_S, self._check_terminal)
         # After the panes' own deferred focus calls: a focus inside a hidden tab makes
         # TabbedContent switch to that tab.
         self.call_after_refresh(self.action_show_pane, self.initial_tab)
+        self.call_after_refresh(self._attach_live_run)
+
+    def _attach_live_run(self) -> None:
+        """A run training in the background (``synapse train --detach``, a dashboard that
+        was left): the training pane attaches to the newest."""
+        attach = getattr(self.pane("training"), "attach_newest_live", None)
+        if attach is not None:
+            attach()
 
     def get_default_screen(self) -> Screen:
         """The screen the panes live on (see ``MainScreen``)."""
@@ -311,18 +332,21 @@ class SynapseApp(App[int]):
             write()
 
     async def action_quit(self) -> None:
-        """Quit; while a run trains, ask, then checkpoint and stop it first."""
+        """Quit; while a run trains, ask: leave it training (default), stop it, or cancel."""
         pane = self.pane("training")
         if not getattr(pane, "active", False):
             self.exit()
             return
 
-        def answered(yes: bool | None) -> None:
-            if yes and pane.stop_run("user"):
+        def answered(choice: str | None) -> None:
+            if choice == LEAVE:
+                pane.detach()
+                self.run_worker(self._exit_after_training(0), group="shutdown")
+            elif choice == STOP and pane.stop_run("user"):
                 self.run_worker(self._exit_after_training(0), group="shutdown")
 
-        self.push_screen(ConfirmScreen("A run is training. Checkpoint it, stop it and quit?",
-                                       "Stop and quit"), answered)
+        name = Path(getattr(pane, "run_dir", "") or "").name or "(starting)"
+        self.push_screen(QuitRunScreen(name), answered)
 
     async def _exit_after_training(self, code: int) -> None:
         await self.pane("training").wait_finished()
@@ -350,9 +374,40 @@ class SynapseApp(App[int]):
                 return  # never installed (see _install_signal_handlers)
 
     def handle_stop_signal(self, signum: int) -> None:
-        """SIGHUP/SIGTERM: a running run checkpoints and stops, then the app exits."""
-        pane = self.pane("training")
-        if getattr(pane, "stop_run", None) and pane.stop_run("signal"):
-            self.run_worker(self._exit_after_training(128 + signum), group="shutdown")
-        else:
-            self.exit(return_code=128 + signum)
+        """SIGHUP/SIGTERM: leave a run training (a process of its own), then exit, within
+        ``HARD_EXIT_S`` even if the terminal is gone."""
+        detach = getattr(self.pane("training"), "detach", None)
+        if detach is not None:
+            detach()
+        if not self.is_headless:  # a real terminal (a test's app shares pytest's process)
+            _exit_soon(128 + signum)
+        self.exit(return_code=128 + signum)
+
+    def _check_terminal(self) -> None:
+        if not _has_terminal():  # the terminal went away without a SIGHUP reaching us
+            self.handle_stop_signal(int(getattr(signal, "SIGHUP", 1)))
+
+
+def _has_terminal() -> bool:
+    """Whether this process still has its controlling terminal (``/dev/tty`` opens)."""
+    import os
+
+    try:
+        fd = os.open("/dev/tty", os.O_RDWR | os.O_NOCTTY)
+    except OSError:
+        return False
+    os.close(fd)
+    return True
+
+
+def _exit_soon(code: int) -> None:
+    """End the process after ``HARD_EXIT_S`` unless it ended by itself: restoring a terminal
+    that is gone can block Textual's shutdown forever (seen after an SSH drop)."""
+    import os
+    import threading
+
+    def later() -> None:
+        time.sleep(HARD_EXIT_S)  # a daemon thread: returns never if the app exits first
+        os._exit(code)
+
+    threading.Thread(target=later, name="synapse-exit-guard", daemon=True).start()

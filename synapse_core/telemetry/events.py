@@ -29,6 +29,8 @@ class TelemetrySampled(Event):
 
 @dataclass(frozen=True)
 class TelemetryUnavailable(Event):
-    """Said once when there is no GPU or NVML; the panel shows ``reason``."""
+    """Said once when there is no GPU or NVML. ``reason`` is the whole sentence for a log;
+    ``cause`` the condition alone ("no GPU found"), for a display that words it itself."""
 
     reason: str
+    cause: str = ""

@@ -112,24 +112,25 @@ class TelemetrySampler(threading.Thread):
         self.latest: TelemetrySampled | None = None
         self.available: bool | None = None
 
-    def _unavailable(self, reason: str) -> None:
+    def _unavailable(self, cause: str) -> None:
         self.available = False
-        self.sink.emit(TelemetryUnavailable(reason=reason))
+        self.sink.emit(TelemetryUnavailable(reason=f"GPU telemetry not available: {cause}",
+                                            cause=cause))
 
     def run(self) -> None:
         try:
             import pynvml  # from nvidia-ml-py; light, no torch
         except ImportError:
-            self._unavailable("GPU telemetry not available: nvidia-ml-py is not installed")
+            self._unavailable("nvidia-ml-py is not installed")
             return
         try:
             pynvml.nvmlInit()
         except Exception as e:  # NVMLError_LibraryNotFound, DriverNotLoaded, ...
-            self._unavailable(f"GPU telemetry not available: no NVIDIA driver/GPU ({e})")
+            self._unavailable(f"no NVIDIA driver/GPU ({e})")
             return
         try:
             if pynvml.nvmlDeviceGetCount() == 0:
-                self._unavailable("GPU telemetry not available: no GPU found")
+                self._unavailable("no GPU found")
                 return
             self.available = True
             while True:
@@ -140,8 +141,7 @@ class TelemetrySampler(threading.Thread):
                                            source="telemetry"))
                     return
                 if not gpus:
-                    self._unavailable("GPU telemetry not available: no visible GPU "
-                                      "(CUDA_VISIBLE_DEVICES)")
+                    self._unavailable("no visible GPU (CUDA_VISIBLE_DEVICES)")
                     return
                 alloc, reserved = torch_memory()
                 sample = TelemetrySampled(gpus=gpus, torch_allocated_gib=alloc,

@@ -71,6 +71,8 @@ class EngineCallback(TrainerCallback):
         self._last_time = time.time()
         self._last_tokens = 0.0
         self.token_counter: Any = None  # set by the engine when the trainer logs no tokens
+        self._pause_pending = False
+        self._paused_s = 0.0  # paused time since the last logged step (not training time)
         self._group: tuple[Any, Any] | None = None  # (torch.distributed, device) with > 1 rank
         self.world_size = 1
 
@@ -115,26 +117,41 @@ class EngineCallback(TrainerCallback):
     def on_step_end(self, args: Any, state: Any, control: Any, **kw: Any) -> None:
         step = state.global_step
         stop, checkpoint, pause = self._group_flags()
-        if pause and not stop:
-            self.emit(TrainingPaused(step=step))
-            while pause and not stop:
-                # one process: block until resumed or stopped. Several: every rank meets
-                # again every 0.5 s, so no collective waits long enough to time out
-                self.rc.wait_while_paused(0.5 if self._group else None)
-                stop_now, checkpoint_now, pause = self._group_flags()
-                stop, checkpoint = stop or stop_now, checkpoint or checkpoint_now
-            self.emit(TrainingResumed(step=step))
-            self._last_time = time.time()  # do not count the pause in tokens/s
+        if pause and not stop and control.should_log:
+            # paused after this step's row is logged (``on_log``, same step, before the
+            # save): the step on the chart and the step the pause names are the same
+            self._pause_pending = True
+        elif pause and not stop:
+            stop, checkpoint = self._pause(step, checkpoint)
+        self._act(control, stop, checkpoint)
+        if (self.preview and self.preview_steps and step % self.preview_steps == 0
+                and not control.should_training_stop):
+            self.preview(step)
+
+    def _pause(self, step: int, checkpoint: bool) -> tuple[bool, bool]:
+        """Block until resumed or stopped; returns (stop, checkpoint) as decided meanwhile.
+        The paused time is left out of the next tokens/s."""
+        self.emit(TrainingPaused(step=step))
+        paused_at = time.time()
+        stop, pause = False, True
+        while pause and not stop:
+            # one process: block until resumed or stopped. Several: every rank meets
+            # again every 0.5 s, so no collective waits long enough to time out
+            self.rc.wait_while_paused(0.5 if self._group else None)
+            stop, checkpoint_now, pause = self._group_flags()
+            checkpoint = checkpoint or checkpoint_now
+        self._paused_s += time.time() - paused_at
+        self.emit(TrainingResumed(step=step))
+        return stop, checkpoint
+
+    def _act(self, control: Any, stop: bool, checkpoint: bool) -> None:
         if checkpoint:
             control.should_save = True
-            self.save_reason = "manual"
+            self.save_reason = self.save_reason or "manual"
         if stop:
             control.should_save = True
             control.should_training_stop = True
             self.save_reason = self.stopped_reason = self.rc.stop_reason or "user"
-        if (self.preview and self.preview_steps and step % self.preview_steps == 0
-                and not control.should_training_stop):
-            self.preview(step)
 
     def on_log(self, args: Any, state: Any, control: Any, logs: dict[str, Any] | None = None,
                **kw: Any) -> None:
@@ -152,10 +169,11 @@ class EngineCallback(TrainerCallback):
             delta = float(tokens) - self._last_tokens
             if delta < 0:  # counter restarted (resume)
                 delta = float(tokens)
-            dt = now - self._last_time
+            dt = now - self._last_time - self._paused_s
             tps = delta / dt if dt > 0 else None
             self._last_tokens = float(tokens)
         self._last_time = now
+        self._paused_s = 0.0
         metrics = {k: float(v) for k, v in logs.items()
                    if k not in _NOT_METRICS and isinstance(v, (int, float))}
         extra = self.extra_metrics()
@@ -174,6 +192,10 @@ class EngineCallback(TrainerCallback):
         self.emit(event)
         if not math.isfinite(loss):
             raise LossNotFinite(step, loss)
+        if self._pause_pending:  # asked for at this step's end: the row is out, now wait
+            self._pause_pending = False
+            stop, checkpoint = self._pause(step, False)
+            self._act(control, stop, checkpoint)
 
     def on_save(self, args: Any, state: Any, control: Any, **kw: Any) -> None:
         step = state.global_step

@@ -7,6 +7,7 @@ import json
 import os
 import threading
 from pathlib import Path
+from typing import Any, Callable
 
 from synapse_core.fileio import atomic_write_json
 
@@ -51,74 +52,143 @@ class RunControl:
 
 
 # -- across processes ----------------------------------------------------------------------
-# A multi-process run (see ``distributed``) carries RunControl requests from the supervisor
-# (the app's worker thread, or ``synapse train``) to rank 0 through one small JSON file in the
-# run folder, rewritten atomically with a rising sequence number; rank 0 then shares each
-# decision with every rank at the end of the step (``callbacks.EngineCallback``).
+# Requests reach a run process through one small JSON file in its run folder, ``control.json``,
+# rewritten atomically under a lock with a rising sequence number, so several writers (the
+# app's supervisor, a second dashboard, ``synapse control``) never undo each other: ``stop``
+# is sticky, ``pause`` is the wanted state, ``checkpoint`` counts the requests. The run
+# process applies each new sequence number to its RunControl and acknowledges it with a
+# ``RequestAcknowledged`` event in events.jsonl. A multi-process run relays them to rank 0
+# the same way (``distributed``), and rank 0 shares each decision with every rank at the end
+# of the step (``callbacks.EngineCallback``).
 
 CONTROL_FILE = "control.json"
+ACTIONS = ("stop", "pause", "resume", "checkpoint")
+"""What ``send_request`` accepts (the words of ``synapse control``)."""
+
+
+def read_requests(path: Path) -> dict[str, Any]:
+    """The control file's content (defaults when absent or unreadable)."""
+    base: dict[str, Any] = {"seq": 0, "action": "", "stop": False, "reason": "",
+                            "pause": False, "checkpoint": 0}
+    try:
+        data = json.loads(Path(path).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return base
+    if isinstance(data, dict):
+        base.update({k: data[k] for k in base if k in data})
+    return base
+
+
+def send_request(path: Path, action: str, reason: str = "user") -> int:
+    """Write one request (``ACTIONS``) into the control file at ``path``; returns its
+    sequence number (the run acknowledges it with a ``RequestAcknowledged`` of that seq)."""
+    import fcntl
+
+    if action not in ACTIONS:
+        raise ValueError(f"unknown request {action!r}; one of {', '.join(ACTIONS)}")
+    path = Path(path)
+    with open(path.with_name(path.name + ".lock"), "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # read-modify-write: one writer at a time
+        req = read_requests(path)
+        req["seq"] = int(req["seq"]) + 1
+        req["action"] = action
+        if action == "stop":
+            req.update(stop=True, reason=reason, pause=False)
+        elif action in ("pause", "resume"):
+            req["pause"] = action == "pause"
+        else:
+            req["checkpoint"] = int(req["checkpoint"]) + 1
+        atomic_write_json(path, req)
+        return int(req["seq"])
+
+
+def reset_requests(path: Path) -> None:
+    """A fresh control file for a (re)started run: no stop, no pause; the sequence number
+    keeps rising so an old acknowledgement never answers a new request."""
+    import fcntl
+
+    path = Path(path)
+    with open(path.with_name(path.name + ".lock"), "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        req = read_requests(path)
+        req.update(action="", stop=False, reason="", pause=False)
+        atomic_write_json(path, req)
 
 
 class ControlFileWriter:
-    """Supervisor side: ``sync(control)`` writes the file when a request changed."""
+    """Supervisor side: ``sync(control)`` turns what changed in a local RunControl (the
+    app's keys, a signal) into requests in the control file; ``reset`` starts it afresh
+    (a new launch), else the requests already there stand (attaching to a live run)."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, reset: bool = False) -> None:
         self.path = Path(path)
         self.seq = 0
-        self.checkpoints = 0
-        self._last: tuple | None = None
-        self.sync(RunControl())  # a file exists before the ranks start reading
+        self._paused = False
+        self._stopped = False
+        if reset or not self.path.exists():
+            reset_requests(self.path)  # a file exists before a reader starts
 
     def sync(self, control: RunControl) -> bool:
-        """Forward ``control``'s current requests; True when something was written."""
+        """Forward ``control``'s new requests; True when something was written."""
+        wrote = False
         if control.checkpoint_requested.is_set():
-            control.checkpoint_requested.clear()  # counted: rank 0 checkpoints once per count
-            self.checkpoints += 1
-        stop = control.stop_requested.is_set()
-        want = (stop, control.stop_reason if stop else "", control.paused and not stop,
-                self.checkpoints)
-        if want == self._last:
-            return False
-        self._last = want
-        self.seq += 1
-        atomic_write_json(self.path, {"seq": self.seq, "stop": want[0], "reason": want[1],
-                                      "pause": want[2], "checkpoint": want[3]})
-        return True
+            control.checkpoint_requested.clear()  # handed over: the run checkpoints once
+            self.seq = send_request(self.path, "checkpoint")
+            wrote = True
+        if control.stop_requested.is_set():
+            if not self._stopped:
+                self._stopped = True
+                self.seq = send_request(self.path, "stop", control.stop_reason or "user")
+                wrote = True
+        elif control.paused != self._paused:
+            self._paused = control.paused
+            self.seq = send_request(self.path, "pause" if self._paused else "resume")
+            wrote = True
+        return wrote
 
 
 class ControlFileReader(threading.Thread):
-    """Rank 0 side: applies the supervisor's requests to the local RunControl every
-    ``interval_s``; a supervisor that is gone (killed, crashed) becomes a stop, so the ranks
-    checkpoint and exit instead of training on as orphans."""
+    """Run side: applies the control file's requests to the local RunControl every
+    ``interval_s``, and calls ``acknowledge(action, seq)`` for each new one taken.
+    ``supervisor_pid`` (rank 0 of a multi-process run: the run process) gone becomes a stop,
+    so the ranks checkpoint and exit instead of training on as orphans."""
 
-    def __init__(self, path: Path, control: RunControl, supervisor_pid: int | None,
-                 interval_s: float = 0.2) -> None:
+    def __init__(self, path: Path, control: RunControl, supervisor_pid: int | None = None,
+                 interval_s: float = 0.2,
+                 acknowledge: Callable[[str, int], None] | None = None) -> None:
         super().__init__(name="synapse-control-reader", daemon=True)
         self.path = Path(path)
         self.control = control
         self.supervisor_pid = supervisor_pid
         self.interval_s = interval_s
+        self.acknowledge = acknowledge
         self.finished = threading.Event()
         self._seq = 0
         self._checkpoints = 0
+        start = read_requests(self.path)  # what was asked before this run began is history,
+        self._seq = int(start["seq"])      # except a standing pause or stop
+        self._checkpoints = int(start["checkpoint"])
+        if start["stop"]:
+            self.control.stop(str(start["reason"] or "user"))
+        elif start["pause"]:
+            self.control.pause()
 
     def poll(self) -> None:
         """Read the file once and apply what changed."""
-        try:
-            req = json.loads(self.path.read_text(encoding="utf-8"))
-        except (FileNotFoundError, json.JSONDecodeError):
-            req = None  # not written yet (rewrites are atomic, so never torn)
-        if req is not None and int(req.get("seq", 0)) > self._seq:
+        req = read_requests(self.path)
+        if int(req["seq"]) > self._seq:
             self._seq = int(req["seq"])
-            if int(req.get("checkpoint", 0)) > self._checkpoints:
+            if int(req["checkpoint"]) > self._checkpoints:
                 self._checkpoints = int(req["checkpoint"])
                 self.control.checkpoint()
-            if req.get("stop"):
-                self.control.stop(str(req.get("reason") or "user"))
-            elif req.get("pause"):
+            if req["stop"]:
+                self.control.stop(str(req["reason"] or "user"))
+            elif req["pause"]:
                 self.control.pause()
             else:
                 self.control.resume()
+            if self.acknowledge is not None:
+                self.acknowledge(str(req["action"] or "update"), self._seq)
         if self.supervisor_pid and not _pid_alive(self.supervisor_pid):
             self.control.stop("supervisor gone")
 

@@ -1,9 +1,10 @@
-"""Multi-process training: the engine's ranks under torchrun, supervised from the caller.
+"""Multi-process training: the engine's ranks under torchrun, inside the run process.
 
-When ``training.gpus`` is not "auto", ``Engine.run()`` hands over to ``supervise``: the app's
-worker thread (or ``synapse train``) becomes the supervisor of a torchrun process group, one
-rank per GPU (or ``cpu:N`` gloo ranks), and nothing changes for the caller: the same events
-reach the same sink, the same RunControl works, exactly one terminal event ends the run.
+Every run is one run process (``run_main``, started and followed by ``supervisor``). When
+``training.gpus`` is not "auto", that process hands over to ``supervise`` instead of
+training itself: it becomes the supervisor of a torchrun process group, one rank per GPU (or
+``cpu:N`` gloo ranks), and nothing changes for whoever follows the run folder: the same
+events, the same control file, exactly one terminal event ends the run.
 
 - The supervisor opens the run folder first (so its path is known and run.toml written),
   prepares the rows once, writes what the ranks need under ``distributed/`` and starts
@@ -41,6 +42,7 @@ from synapse_core.telemetry.events import TelemetrySampled
 from synapse_core.training import rundir as rd
 from synapse_core.training.control import CONTROL_FILE, ControlFileWriter
 from synapse_core.training.events import StepLogged, TrainingFailed, TrainingFinished
+from synapse_core.training.state import RunState
 
 if TYPE_CHECKING:
     from synapse_core.training.engine import Engine
@@ -131,10 +133,11 @@ class Supervisor:
         interrupted: BaseException | None = None
         try:
             e.config = absolute_paths(e.config)
-            plan = plan_launch(e.config)
             e.rundir = e._open_run_dir()
-            e.rundir.write_state(state="starting", objective=e.config.training.objective,
-                                 model=e.config.model.name_or_path, world_size=plan.nproc)
+            plan = plan_launch(e.config)
+            e.rundir.write_state(state=RunState.STARTING, objective=e.config.training.objective,
+                                 model=e.config.model.name_or_path, world_size=plan.nproc,
+                                 clear=rd.STALE_FIELDS)
             validate(e.config)
             rows = e._rows()
             check_rows(e.config.training.objective, rows)
@@ -158,8 +161,9 @@ class Supervisor:
             e.sink.emit(result)  # rank 0 already wrote it (and its state) to the run folder
         else:
             if e.rundir is not None and isinstance(result, TrainingFailed):
-                e.rundir.write_state(state="failed", step=result.step, error=result.message,
-                                     kind=result.kind)
+                from synapse_core.training.engine import write_end_state
+
+                write_end_state(e.rundir, result)
             e.emit(result)  # the supervisor's verdict: appended last to events.jsonl
         if e.rundir is not None:
             e.rundir.close()
@@ -177,7 +181,7 @@ class Supervisor:
             old.unlink()  # a previous launch's (resume in the same folder)
         write_config(e.config, d / "config.toml")
         atomic_write_jsonl(d / "rows.jsonl", rows)
-        self.control_writer = ControlFileWriter(d / CONTROL_FILE)
+        self.control_writer = ControlFileWriter(d / CONTROL_FILE, reset=True)
         launch = d / LAUNCH_FILE
         atomic_write_json(launch, {
             "world_size": plan.nproc, "device": plan.device, "cuda_visible": plan.cuda_visible,
@@ -291,7 +295,7 @@ class Supervisor:
             return rank0, True  # rank 0 failed first: its own event says why
         if cause is not None:
             message = f"rank {cause['rank']} failed: {cause['message']}"
-            return TrainingFailed(message=message, kind=cause.get("kind", "error"),
+            return TrainingFailed(message=message, failure=cause.get("failure", "error"),
                                   hint=cause.get("hint", ""),
                                   traceback=cause.get("traceback", ""), run_dir=run_dir,
                                   step=self.last_step), False
@@ -300,7 +304,7 @@ class Supervisor:
         else:
             message = (f"torchrun exited with code {code} before the run ended: "
                        + _log_tail(d / TORCHRUN_LOG))
-        return TrainingFailed(message=message, kind="error", run_dir=run_dir,
+        return TrainingFailed(message=message, failure="error", run_dir=run_dir,
                               step=self.last_step,
                               hint=f"see {d / TORCHRUN_LOG} and {d / RANK_LOGS_DIR}"), False
 
@@ -426,7 +430,7 @@ def root_cause(d: Path) -> dict[str, Any] | None:
             code = died[rank]
             how = (f"was killed by signal {-code}" if code < 0 else f"exited with code {code}")
             return {"rank": rank, "message": f"the process {how} without a Python error "
-                    "(out of memory? a crash in native code?)", "kind": "error",
+                    "(out of memory? a crash in native code?)", "failure": "error",
                     "hint": f"see {d / TORCHRUN_LOG}"}
     if not (own or peer):
         return None
@@ -436,7 +440,7 @@ def root_cause(d: Path) -> dict[str, Any] | None:
     summary = rd.read_rank_summary(d, rank)
     if summary.get("result") == "TrainingFailed":
         cause.update(message=summary.get("message") or cause["message"],
-                     kind=summary.get("kind", "error"), hint=summary.get("hint", ""),
+                     failure=summary.get("failure", "error"), hint=summary.get("hint", ""),
                      traceback=summary.get("traceback") or stack)
     return cause
 

@@ -3,9 +3,10 @@
 ``Engine(config, sink, control).run()`` loads the model (Unsloth on a GPU, transformers +
 PEFT elsewhere), builds the objective's TRL trainer, trains, and writes the run directory
 (see ``rundir``). It emits exactly one terminal event, ``TrainingFinished`` or
-``TrainingFailed``, whatever happens: a failure never leaves a hung worker. The app runs
-it in a worker thread; ``synapse train`` in the main thread. With ``training.gpus`` other
-than "auto" the same ``run()`` supervises torchrun ranks instead (``distributed``).
+``TrainingFailed``, whatever happens (a full or read-only disk included): a failure never
+leaves a hung worker. It trains in the calling process: the run process
+(``run_main``, started by ``supervisor``) runs it for every run the app or ``synapse train``
+starts, each torchrun rank runs one, and fast unit tests call it directly.
 """
 
 from __future__ import annotations
@@ -23,7 +24,9 @@ from synapse_core.telemetry.events import TelemetrySampled
 from synapse_core.training import rundir as rd
 from synapse_core.training.control import RunControl
 from synapse_core.training.events import (SETUP_PHASES, ModelLoaded, RunStarted,
-                                          SetupProgressed, TrainingFailed, TrainingFinished)
+                                          SetupProgressed, TrainingFailed, TrainingFinished,
+                                          TrainingPaused, TrainingResumed)
+from synapse_core.training.state import RunState
 
 OOM_HINT = ("lower model.max_seq_length or training.per_device_train_batch_size "
             "(raise gradient_accumulation_steps to keep the effective batch)")
@@ -32,25 +35,24 @@ OOM_HINT = ("lower model.max_seq_length or training.per_device_train_batch_size 
 class Engine:
     """One training run. ``rows`` (tests, callers that prepared data) bypass the data module;
     ``resume_from`` is a run folder whose last checkpoint is continued (its own config is
-    used when ``config`` is None); ``max_steps`` overrides ``training.max_steps``."""
-
-    launches_ranks = True
-    """With ``training.gpus`` other than "auto", ``run`` supervises torchrun ranks instead of
-    training here (``distributed``); the ranks' own engines set this False."""
-    is_main_process = True
-    """Writes the final adapter (rank 0 of several, or the only process)."""
-    world_size = 1
-    """Training processes this engine is one of (set by the ranks)."""
+    used when ``config`` is None); ``max_steps`` overrides ``training.max_steps``;
+    ``config_error`` (the run process could not load run.toml) makes ``run()`` end at once
+    with that ``TrainingFailed``."""
 
     def __init__(self, config: RunConfig | None, sink: EventSink | None = None,
                  control: RunControl | None = None, run_dir: str | Path | None = None,
                  resume_from: str | Path | None = None,
                  rows: list[dict[str, Any]] | None = None, max_steps: int | None = None,
-                 telemetry_interval_s: float = 1.0) -> None:
+                 telemetry_interval_s: float = 1.0, rank: int = 0, world_size: int = 1,
+                 config_error: ConfigError | None = None) -> None:
+        self.rank = rank
+        """This process's rank among ``world_size`` training processes (torchrun); rank 0
+        writes the run folder and the adapter, the others write nothing shared."""
+        self.world_size = world_size
         self.sink = sink or NullSink()
         self.control = control or RunControl()
         self.resume_from = Path(resume_from) if resume_from else None
-        self._config_error: ConfigError | None = None
+        self._config_error = config_error  # a run.toml that did not load: run() reports it
         if config is None:
             if self.resume_from is None:
                 raise ValueError("Engine needs a config or a run to resume")
@@ -68,6 +70,7 @@ class Engine:
         self.result: Event | None = None
         self._latest_telemetry: TelemetrySampled | None = None
         self._step = 0
+        self._disk_error: OSError | None = None
 
     # -- events ----------------------------------------------------------------------------
 
@@ -75,10 +78,16 @@ class Engine:
         """Record ``event`` in the run folder, then hand it to the sink."""
         if isinstance(event, TelemetrySampled):
             self._latest_telemetry = event
-        if self.rundir is not None:
-            self.rundir.append_event(event.to_dict())
-            if isinstance(event, LogLine):
-                self.rundir.log(event.message, event.level)
+        if self.rundir is not None and self._disk_error is None:
+            try:
+                if isinstance(event, (TrainingPaused, TrainingResumed)):
+                    self.rundir.write_state(state=RunState.PAUSED if isinstance(
+                        event, TrainingPaused) else RunState.RUNNING)
+                self.rundir.append_event(event.to_dict())
+                if isinstance(event, LogLine):
+                    self.rundir.log(event.message, event.level)
+            except OSError as e:  # a full disk must not turn one failure into a cascade
+                self._disk_error = e
         self.sink.emit(event)
 
     def log(self, message: str, level: str = "info", source: str = "training") -> None:
@@ -92,6 +101,9 @@ class Engine:
     # -- the run ---------------------------------------------------------------------------
 
     def _open_run_dir(self) -> rd.RunDir:
+        if self.rank > 0:  # the shared files are rank 0's; the supervisor opened the folder
+            assert self.run_dir_arg is not None
+            return rd.FollowerRunDir(self.run_dir_arg)
         if self.resume_from is not None:
             path = self.run_dir_arg or self.resume_from
         elif self.run_dir_arg is not None:
@@ -108,13 +120,7 @@ class Engine:
         return run
 
     def run(self) -> Event:
-        """Train; returns (and has emitted) the terminal event."""
-        if (self.launches_ranks and self._config_error is None
-                and self.config.training.gpus.strip().lower() != "auto"):
-            from synapse_core.training.distributed import supervise
-
-            self.result = supervise(self)  # same events, same terminal event, same run folder
-            return self.result
+        """Train here; returns (and has emitted) the terminal event."""
         telemetry_stop = threading.Event()
         sampler = None
         try:
@@ -122,8 +128,9 @@ class Engine:
                 raise self._config_error
             self.config = absolute_paths(self.config)
             self.rundir = self._open_run_dir()
-            self.rundir.write_state(state="starting", objective=self.config.training.objective,
-                                 model=self.config.model.name_or_path)
+            self.rundir.write_state(state=RunState.STARTING, clear=rd.STALE_FIELDS,
+                                    objective=self.config.training.objective,
+                                    model=self.config.model.name_or_path)
             validate(self.config)
             from synapse_core.telemetry.nvml import TelemetrySampler
 
@@ -146,18 +153,29 @@ class Engine:
         if sampler is not None:
             sampler.join(timeout=5)
         result = self.result
+        if isinstance(result, TrainingFailed) and result.failure == "disk" and self.rundir:
+            # a checkpoint cut short by the full disk is useless (a resume skips it) and
+            # holds the space the run's end needs: give it back, then write the end
+            complete = set(rd.checkpoints_of(self.rundir.path))
+            for partial in self.rundir.checkpoints.glob("checkpoint-*"):
+                if partial.is_dir() and partial not in complete:
+                    import shutil
+
+                    shutil.rmtree(partial, ignore_errors=True)
+                    self.log(f"removed the incomplete checkpoint {partial}", "warning")
+            self._disk_error = None
         if self.rundir is not None:
-            if isinstance(result, TrainingFinished):
-                state = "stopped" if result.stopped else "finished"
-                self.rundir.write_state(state=state, step=result.step, reason=result.reason,
-                                     adapter=result.adapter_path)
-            elif isinstance(result, TrainingFailed):
-                self.rundir.write_state(state="failed", step=result.step, error=result.message,
-                                     kind=result.kind)
+            try:
+                write_end_state(self.rundir, result)
+            except OSError as e:  # said in the terminal event when it is the first
+                self._disk_error = self._disk_error or e
         if result is not None:
             self.emit(result)
         if self.rundir is not None:
-            self.rundir.close()
+            try:
+                self.rundir.close()
+            except OSError:
+                pass  # flushing on a full disk: the terminal event already reached the sink
 
     def _failure(self, e: BaseException) -> TrainingFailed:
         from synapse_core.training.backends import ModelNotFound
@@ -167,8 +185,15 @@ class Engine:
         kind, hint = "error", ""
         message = f"{type(e).__name__}: {e}"
         name = type(e).__name__
-        if isinstance(e, ConfigError):
+        disk, path = self._disk_cause(e)
+        if disk is not None:
+            kind, message = "disk", f"{disk}: cannot write {path or run_dir}"
+            hint = "free some space or choose a writable training.runs_dir, then resume"
+        elif isinstance(e, ConfigError):
             kind, message = "config", f"config error: {e}"
+        elif isinstance(e, CorruptCheckpoint):
+            kind, message = "checkpoint", str(e)
+            hint = "delete that checkpoint folder to resume from the one before it"
         elif isinstance(e, ModelNotFound):
             kind, message = "model", str(e)
         elif isinstance(e, EmptyDataset):
@@ -185,10 +210,38 @@ class Engine:
         elif isinstance(e, OSError) and "model" in str(e).lower():
             kind = "model"
         tb = "".join(traceback.format_exception(e))
-        if self.rundir is not None:
-            self.rundir.log(tb, "error")
-        return TrainingFailed(message=message, kind=kind, hint=hint, traceback=tb,
+        if self.rundir is not None and disk is None:
+            try:
+                self.rundir.log(tb, "error")
+            except OSError:
+                pass  # the failure itself still reaches the sink
+        return TrainingFailed(message=message, failure=kind, hint=hint, traceback=tb,
                               run_dir=run_dir, step=self._step)
+
+    def _disk_cause(self, e: BaseException) -> tuple[str | None, str]:
+        """("disk full" / "read-only file system" / ..., the path) when ``e`` (or an error
+        it came from, or an earlier failed write of the run folder) is a failed write for
+        lack of space or permission; a library that wraps the OSError in its own error
+        (torch.save, safetensors) is caught by the free space left."""
+        seen: BaseException | None = e
+        for _ in range(10):
+            if seen is None:
+                break
+            what = rd.disk_error(seen)
+            if what is not None:
+                return what, str(getattr(seen, "filename", None) or "")
+            seen = seen.__cause__ or seen.__context__
+        if self._disk_error is not None and rd.disk_error(self._disk_error):
+            return rd.disk_error(self._disk_error), str(self._disk_error.filename or "")
+        if self.rundir is not None and ("No space left" in str(e) or "write" in str(e).lower()):
+            import shutil
+
+            try:
+                if shutil.disk_usage(self.rundir.path).free < 1 << 20:
+                    return "disk full", str(self.rundir.path)
+            except OSError:
+                pass
+        return None, ""
 
     def _rows(self) -> list[dict[str, Any]]:
         if self.rows is not None:
@@ -228,6 +281,8 @@ class Engine:
         assert run is not None
         from synapse_core.training.objectives import check_rows
 
+        if self.resume_from is not None:  # before the model loads: a bad file is said at once
+            check_checkpoint(rd.last_checkpoint(run.path))
         rows = self._rows()
         check_rows(cfg.training.objective, rows)
 
@@ -308,16 +363,22 @@ class Engine:
         if self.resume_from is not None and resume_ckpt is None:
             self.log("no checkpoint to resume from: starting from step 0", "warning")
         start_step = int(resume_ckpt.name.split("-")[-1]) if resume_ckpt else 0
+        if self.resume_from is not None:
+            for warning in run.truncate_after(start_step):  # each step once, checkpoint or not
+                self.log(warning, "warning")
         if resume_ckpt is not None:
-            run.truncate_metrics_after(start_step)
             _load_default_adapter(loaded.model, resume_ckpt)
+        if self.control.stop_requested.is_set():  # a stop (a signal) while loading: no step
+            self.log(f"stopped before the first step ({self.control.stop_reason})")
+            return TrainingFinished(run_dir=str(run.path), step=start_step, adapter_path="",
+                                    stopped=True, reason=self.control.stop_reason or "user")
         total_steps = self._total_steps(trainer)
         self.emit(RunStarted(run_dir=str(run.path), objective=cfg.training.objective,
                              model=cfg.model.name_or_path, total_steps=total_steps,
                              num_train_epochs=cfg.training.num_train_epochs,
                              train_rows=len(rows), resumed_from_step=start_step,
                              world_size=self.world_size))
-        run.write_state(state="running", total_steps=total_steps, step=start_step,
+        run.write_state(state=RunState.RUNNING, total_steps=total_steps, step=start_step,
                         backend=loaded.backend, device=loaded.device)
         self._setup("first_step", "taking the first step" + (
             " (policy, reference and KL passes)" if kto else ""))
@@ -326,10 +387,10 @@ class Engine:
         trainer.train(resume_from_checkpoint=str(resume_ckpt) if resume_ckpt else None)
         self._step = trainer.state.global_step
         adapter = run.adapter
-        if self.is_main_process:  # the ranks hold the same weights: one writer
+        if self.rank == 0:  # the ranks hold the same weights: one writer
             loaded.model.save_pretrained(str(adapter), selected_adapters=["default"])
             loaded.tokenizer.save_pretrained(str(adapter))
-        if loaded.full_model and self.is_main_process:
+        if loaded.full_model and self.rank == 0:
             from synapse_core.training.decoder_only import adapter_to_full_model
 
             adapter_to_full_model(adapter, loaded.full_model)
@@ -367,6 +428,47 @@ def _model_message(name: str) -> str:
     return f"loading the model {name}"
 
 
+class CorruptCheckpoint(RuntimeError):
+    """A checkpoint a resume would continue from cannot be read (the message names the file)."""
+
+
+def check_checkpoint(checkpoint: Path | None) -> None:
+    """Read what a resume needs first from ``checkpoint`` (its trainer state, the adapter's
+    header) and raise ``CorruptCheckpoint`` naming the file that cannot be read."""
+    if checkpoint is None:
+        return
+    import json
+
+    state = checkpoint / "trainer_state.json"
+    try:
+        json.loads(state.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as e:
+        raise CorruptCheckpoint(f"{state}: cannot be read ({type(e).__name__}: {e})") from e
+    weights = checkpoint / "adapter_model.safetensors"
+    if weights.is_file():
+        from safetensors import safe_open
+
+        try:
+            with safe_open(str(weights), framework="numpy") as fh:
+                fh.keys()
+        except Exception as e:  # safetensors raises its own error types for a bad header
+            raise CorruptCheckpoint(f"{weights}: cannot be read ({type(e).__name__}: "
+                                    f"{e})") from e
+
+
+def write_end_state(run: rd.RunDir, result: Event | None) -> None:
+    """state.json for the run's end (what a reader of the folder later trusts)."""
+    if isinstance(result, TrainingFinished):
+        state = RunState.STOPPED if result.stopped else RunState.FINISHED
+        run.write_state(state=state, step=result.step, reason=result.reason,
+                        adapter=result.adapter_path, clear=rd.STALE_FIELDS)
+    elif isinstance(result, TrainingFailed):
+        state = RunState.DIED if result.failure == "died" else RunState.FAILED
+        run.write_state(state=state, step=result.step, error=result.message,
+                        failure=result.failure, exit_code=result.exit_code,
+                        reason=result.message if state is RunState.DIED else "")
+
+
 def absolute_paths(cfg: RunConfig) -> RunConfig:
     """A copy of ``cfg`` whose relative paths (data, model folder, runs) are made absolute
     against the config file's folder, so the run.toml written into the run folder still
@@ -394,7 +496,12 @@ def _load_default_adapter(model: Any, checkpoint: Path) -> None:
 
     weights = checkpoint / "adapter_model.safetensors"
     if weights.is_file():
-        result = set_peft_model_state_dict(model, load_file(str(weights)), adapter_name="default")
+        try:
+            state = load_file(str(weights))
+        except Exception as e:  # a truncated file passes the header check
+            raise CorruptCheckpoint(f"{weights}: cannot be read ({type(e).__name__}: "
+                                    f"{e})") from e
+        result = set_peft_model_state_dict(model, state, adapter_name="default")
         unexpected = getattr(result, "unexpected_keys", [])
         if unexpected:
             raise RuntimeError(f"{weights}: adapter does not fit the model "

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -115,26 +116,31 @@ class TrainingFinished(Event):
 
 @dataclass(frozen=True)
 class TrainingFailed(Event):
-    """The run ended with an error. ``kind``: oom, nan, config, model, data, error."""
+    """The run ended with an error. ``failure``: oom, nan, config, model, data, checkpoint (a
+    file of the checkpoint to resume from cannot be read), disk, died
+    (the run process vanished: a signal, a native crash, an OOM kill; ``exit_code`` says
+    how, negative for a signal), error."""
 
     message: str
-    kind: str = "error"
+    failure: str = "error"
     hint: str = ""
     traceback: str = ""
     run_dir: str = ""
     step: int = 0
-
-    def to_dict(self) -> dict[str, Any]:
-        """As ``Event.to_dict``, but the field ``kind`` (oom, nan, ...) would overwrite the
-        event's kind: it is written as ``failure_kind``."""
-        import dataclasses
-
-        d = dataclasses.asdict(self)
-        d["failure_kind"] = d.pop("kind")
-        d["kind"] = type(self).__name__
-        return d
+    exit_code: int | None = None
 
 
+@dataclass(frozen=True)
+class RequestAcknowledged(Event):
+    """The run process took a control request (``action``: stop, pause, resume, checkpoint)
+    from its control file; ``seq`` is the request's number there (``synapse control`` waits
+    for it)."""
+
+    action: str
+    seq: int
+
+
+@functools.cache
 def event_classes() -> dict[str, type[Event]]:
     """Every event kind a run writes to events.jsonl, by class name."""
     from synapse_core.events import LogLine
@@ -142,8 +148,9 @@ def event_classes() -> dict[str, type[Event]]:
 
     return {c.__name__: c for c in (RunStarted, SetupProgressed, ModelLoaded, StepLogged,
                                      CheckpointSaved, PreviewGenerated, TrainingPaused,
-                                     TrainingResumed, TrainingFinished, TrainingFailed, LogLine,
-                                     TelemetrySampled, TelemetryUnavailable)}
+                                     TrainingResumed, TrainingFinished, TrainingFailed,
+                                     RequestAcknowledged, LogLine, TelemetrySampled,
+                                     TelemetryUnavailable)}
 
 
 def event_from_dict(d: dict[str, Any]) -> Event:
@@ -158,15 +165,22 @@ def event_from_dict(d: dict[str, Any]) -> Event:
     classes = event_classes()
     kind = d.pop("kind")
     if kind not in classes and "traceback" in d and "message" in d:
-        d["failure_kind"] = kind  # a TrainingFailed written before failure_kind existed
+        d["failure"] = kind  # a TrainingFailed written before its failure had a field name
         kind = "TrainingFailed"
     cls = classes[kind]
     if cls is TrainingFailed and "failure_kind" in d:
-        d["kind"] = d.pop("failure_kind")
-    known = {f.name for f in dataclasses.fields(cls)}
+        d["failure"] = d.pop("failure_kind")  # written by an older version
+    known = _field_names(cls)
     d = {k: v for k, v in d.items() if k in known}
     if "notes" in d and isinstance(d["notes"], list):
         d["notes"] = tuple(d["notes"])
     if "gpus" in d and isinstance(d["gpus"], list):
         d["gpus"] = tuple(GpuSample(**g) if isinstance(g, dict) else g for g in d["gpus"])
     return cls(**d)
+
+
+@functools.cache
+def _field_names(cls: type) -> frozenset[str]:
+    import dataclasses
+
+    return frozenset(f.name for f in dataclasses.fields(cls))

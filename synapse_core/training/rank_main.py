@@ -3,11 +3,12 @@ synapse_core.training.rank_main --launch RUN_DIR/distributed/launch.json``.
 
 Started by ``distributed.Supervisor``, never by hand. Each rank joins the process group
 (NCCL on ``cuda:LOCAL_RANK``, gloo on the CPU) and runs the same ``Engine`` on the run folder
-the supervisor opened: rank 0 writes the run folder (events, metrics, state, log, adapter)
-and follows the supervisor's control file; the other ranks write nothing shared
-(``rundir.FollowerRunDir``). Every rank leaves ``distributed/rank-N.json`` (device, peak GPU
-memory, result) and, when it fails, torchelastic's error file (``@record``), from which the
-supervisor names the rank that failed first.
+the run process opened: rank 0 writes the run folder (events, metrics, state, log, adapter)
+and follows the run process's control file; the other ranks write nothing shared
+(``rundir.FollowerRunDir``, chosen by the engine's ``rank``). Every rank leaves
+``distributed/rank-N.json`` (device, peak GPU memory, result) and, when it fails,
+torchelastic's error file (``@record``), from which the supervisor names the rank that failed
+first.
 
 Test hook (fault injection, off unless set): ``SYNAPSE_FAULT_RANK=R`` and
 ``SYNAPSE_FAULT_STEP=S`` make rank R fail when it logs step S; ``SYNAPSE_FAULT_KIND`` is
@@ -41,28 +42,6 @@ from synapse_core.training.events import StepLogged, TrainingFailed
 
 class RankFailed(RuntimeError):
     """This rank's engine ended with TrainingFailed (the message says why)."""
-
-
-class RankEngine(Engine):
-    """The engine as one rank of several: trains in-process (never launches ranks itself);
-    rank 0 writes the run folder, the others a ``FollowerRunDir``; previews and the final
-    adapter come from rank 0 only."""
-
-    launches_ranks = False
-
-    def __init__(self, *args: Any, rank: int, world_size: int, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self.rank = rank
-        self.world_size = world_size
-        self.is_main_process = rank == 0
-        if rank:
-            self.config.training.preview_steps = 0  # one preview per step is enough
-            self.telemetry_interval_s = 3600.0  # rank 0 samples every GPU already
-
-    def _open_run_dir(self) -> rd.RunDir:
-        assert self.run_dir_arg is not None  # the supervisor opened it and wrote run.toml
-        return rd.RunDir(self.run_dir_arg) if self.rank == 0 else rd.FollowerRunDir(
-            self.run_dir_arg)
 
 
 class FaultSink:
@@ -140,11 +119,15 @@ def main(argv: list[str] | None = None) -> int:
     if (d / "rows.jsonl").is_file():
         with open(d / "rows.jsonl", encoding="utf-8") as fh:
             rows = [json.loads(line) for line in fh if line.strip()]
-    engine = RankEngine(load_config(d / "config.toml"), _sink(rank), control, run_dir=run_dir,
-                        resume_from=run_dir if launch.get("resume") else None, rows=rows,
-                        max_steps=launch.get("max_steps"),
-                        telemetry_interval_s=float(launch.get("telemetry_interval_s", 1.0)),
-                        rank=rank, world_size=world_size)
+    config = load_config(d / "config.toml")
+    interval = float(launch.get("telemetry_interval_s", 1.0))
+    if rank:
+        config.training.preview_steps = 0  # one preview per step is enough
+        interval = 3600.0  # rank 0 samples every GPU already
+    engine = Engine(config, _sink(rank), control, run_dir=run_dir,
+                    resume_from=run_dir if launch.get("resume") else None, rows=rows,
+                    max_steps=launch.get("max_steps"), telemetry_interval_s=interval,
+                    rank=rank, world_size=world_size)
     try:
         result = engine.run()
     finally:
@@ -156,7 +139,7 @@ def main(argv: list[str] | None = None) -> int:
         "peak_gib": _peak_gib(), "result": type(result).__name__,
         "step": getattr(result, "step", None), "seconds": time.time() - t0}
     if isinstance(result, TrainingFailed):
-        summary.update(message=result.message, kind=result.kind, hint=result.hint,
+        summary.update(message=result.message, failure=result.failure, hint=result.hint,
                        traceback=result.traceback)
     atomic_write_json(d / f"rank-{rank}.json", summary)
     if isinstance(result, TrainingFailed):

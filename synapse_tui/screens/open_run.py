@@ -1,4 +1,4 @@
-"""Pick a past run directory to show its curves."""
+"""Pick a run directory: a past run to show its curves, or a live one to attach to."""
 
 from __future__ import annotations
 
@@ -19,14 +19,20 @@ def _run_option(run: dict[str, Any]) -> Option:
     """One ``list_runs`` summary as a list entry (its id is the run folder)."""
     loss = run.get("last_loss")
     loss_text = "-" if loss is None else f"{loss:.4g}"
-    label = (f"{run.get('name', run['dir'])}  {run.get('objective', '?')}  "
+    live = "● live " if run.get("pid") else "  "
+    state = str(run.get("state", "?"))
+    if run.get("reason") and state in ("died", "damaged"):
+        state += f" ({run['reason']})"
+    label = (f"{live}{run.get('name', run['dir'])}  {run.get('objective', '?')}  "
              f"step {run.get('step', 0)}/{run.get('total_steps', 0) or '?'}  "
-             f"loss {loss_text}  {run.get('state', '?')}")
+             f"loss {loss_text}  {state}")
     return Option(escape(label), id=str(run["dir"]))
 
 
 class OpenRunScreen(ModalScreen[str | None]):
-    """Lists the runs under ``runs_dir`` and takes a typed path; dismisses with the folder."""
+    """Lists the runs under ``runs_dir`` (live ones marked ● live) and takes a typed path;
+    dismisses with the folder. Enter opens the highlighted run (or the typed path); the
+    arrow keys move in the list from the path field."""
 
     DEFAULT_CSS = """
     OpenRunScreen { align: center middle; }
@@ -39,7 +45,11 @@ class OpenRunScreen(ModalScreen[str | None]):
     """
 
     BINDINGS = [Binding("escape", "cancel", "Cancel", id="open-run-cancel",
-                        tooltip="Close without opening a run")]
+                        tooltip="Close without opening a run"),
+                Binding("down", "list_down", "Next run", show=False, id="open-run-next",
+                        tooltip="Highlight the next run in the list"),
+                Binding("up", "list_up", "Previous run", show=False, id="open-run-previous",
+                        tooltip="Highlight the previous run in the list")]
 
     def __init__(self, runs_dir: Path) -> None:
         super().__init__()
@@ -67,8 +77,12 @@ class OpenRunScreen(ModalScreen[str | None]):
         options = self.query_one(OptionList)
         options.clear_options()
         options.add_options([_run_option(r) for r in runs])
+        if runs:
+            options.highlighted = 0  # Enter opens it, from the list or the empty path field
+        live = sum(1 for r in runs if r.get("pid"))
         self.query_one("#open-run-status", Label).update(
-            f"{len(runs)} run(s) found" if runs else "no runs found; type a path")
+            (f"{len(runs)} run(s) found" + (f", {live} live" if live else "")
+             + "; Enter opens the highlighted one") if runs else "no runs found; type a path")
 
     def on_worker_state_changed(self, event: Any) -> None:
         if event.worker.group == "open-run" and event.worker.error is not None:
@@ -79,6 +93,16 @@ class OpenRunScreen(ModalScreen[str | None]):
     def _typed(self, event: Input.Submitted) -> None:
         if event.value.strip():
             self.dismiss(event.value.strip())
+            return
+        options = self.query_one(OptionList)
+        if options.highlighted is not None:
+            self.dismiss(options.get_option_at_index(options.highlighted).id)
+
+    def action_list_down(self) -> None:
+        self.query_one(OptionList).action_cursor_down()
+
+    def action_list_up(self) -> None:
+        self.query_one(OptionList).action_cursor_up()
 
     @on(OptionList.OptionSelected)
     def _picked(self, event: OptionList.OptionSelected) -> None:

@@ -1,7 +1,8 @@
 """Multi-process training on the CPU: 2 gloo ranks under torchrun on the tiny Pixtral.
 
-The supervisor (``Engine.run`` with ``training.gpus = "cpu:2"``) runs in a worker thread as
-in the app; the test thread drives RunControl and waits on the events with hard timeouts.
+The same supervisor as every run (``supervisor.run`` with ``training.gpus = "cpu:2"``: the run
+process then supervises torchrun) runs in a worker thread as in the app; the test thread
+drives RunControl and waits on the events with hard timeouts.
 Proves the event stream, one metrics row per step, pause/checkpoint/stop on the same step
 for every rank, resume on the same curve, a crashed rank named in one TrainingFailed, the
 headless CLI with SIGTERM reaching the ranks and a hung rank killed after the stop
@@ -25,6 +26,7 @@ from synapse_core.config import ConfigError, RunConfig, config_from_dict, write_
 from synapse_core.events import Event, ListSink
 from synapse_core.telemetry.events import GpuSample, TelemetrySampled
 from synapse_core.training.control import (ControlFileReader, ControlFileWriter, RunControl)
+from synapse_core.training import supervisor
 from synapse_core.training.engine import Engine
 from synapse_core.training.events import (CheckpointSaved, RunStarted, StepLogged,
                                           TrainingFailed, TrainingFinished, TrainingPaused,
@@ -84,27 +86,41 @@ class QueueSink:
         return [e for e in self.events if isinstance(e, cls)]
 
 
-def run_in_worker(engine: Engine) -> threading.Thread:
-    """The engine in a worker thread, as the app runs it."""
-    worker = threading.Thread(target=engine.run, name="engine-worker", daemon=True)
-    worker.start()
-    return worker
+class Launched:
+    """``supervisor.run`` in a worker thread, as the app runs it."""
+
+    def __init__(self, cfg: RunConfig | None, sink: Any, control: RunControl | None = None,
+                 **kwargs: Any) -> None:
+        self.result: Event | None = None
+        self.thread = threading.Thread(target=self._run, args=(cfg, sink, control, kwargs),
+                                       name="supervisor-worker", daemon=True)
+        self.thread.start()
+
+    def _run(self, cfg: RunConfig | None, sink: Any, control: RunControl | None,
+             kwargs: dict[str, Any]) -> None:
+        self.result = supervisor.run(cfg, sink, control, **kwargs)
 
 
-def join(worker: threading.Thread, engine: Engine) -> Event:
-    worker.join(timeout=RUN_TIMEOUT_S)
-    assert not worker.is_alive(), "the supervisor did not return in time"
-    assert engine.result is not None
-    return engine.result
+def run_in_worker(cfg: RunConfig | None, sink: Any, control: RunControl | None = None,
+                  **kwargs: Any) -> Launched:
+    return Launched(cfg, sink, control, **kwargs)
+
+
+def join(worker: Launched) -> Event:
+    worker.thread.join(timeout=RUN_TIMEOUT_S)
+    assert not worker.thread.is_alive(), "the supervisor did not return in time"
+    assert worker.result is not None
+    return worker.result
 
 
 def run_processes(run_dir: Path) -> list[psutil.Process]:
     """Live processes launched for this run (torchrun and its ranks name its launch.json)."""
-    needle = str(run_dir / "distributed" / "launch.json")
+    needles = (str(run_dir / "distributed" / "launch.json"), f"run_main {run_dir}")
     found = []
     for p in psutil.process_iter(["cmdline"]):
         try:
-            if needle in " ".join(p.info["cmdline"] or []) and p.status() != psutil.STATUS_ZOMBIE:
+            line = " ".join(p.info["cmdline"] or [])
+            if any(n in line for n in needles) and p.status() != psutil.STATUS_ZOMBIE:
                 found.append(p)
         except psutil.Error:
             continue
@@ -129,8 +145,7 @@ def uninterrupted(model_dir, tmp_path_factory) -> tuple[Path, ListSink, Event]:
     """One 2-rank run of STEPS steps, the reference curve."""
     run = tmp_path_factory.mktemp("ddp") / "full"
     sink = ListSink()
-    engine = Engine(config(model_dir), sink, run_dir=run, rows=sft_rows())
-    result = join(run_in_worker(engine), engine)
+    result = join(run_in_worker(config(model_dir), sink, run_dir=run, rows=sft_rows()))
     return run, sink, result
 
 
@@ -171,10 +186,9 @@ def test_pause_checkpoint_stop_on_the_same_step_then_resume_on_the_same_curve(
     assert isinstance(full, TrainingFinished), getattr(full, "traceback", full)
     run = tmp_path / "part"
     sink, control = QueueSink(), RunControl()
-    engine = Engine(config(model_dir), sink, control, run_dir=run, rows=sft_rows())
-    worker = run_in_worker(engine)
+    worker = run_in_worker(config(model_dir), sink, control, run_dir=run, rows=sft_rows())
     sink.wait_for(StepLogged)
-    assert len(run_processes(run)) == 3  # torchrun and 2 ranks: the check below can fail
+    assert len(run_processes(run)) == 4  # run process, torchrun, 2 ranks: the check can fail
     control.pause()
     control.checkpoint()
     paused = sink.wait_for(TrainingPaused)
@@ -182,7 +196,7 @@ def test_pause_checkpoint_stop_on_the_same_step_then_resume_on_the_same_curve(
         while True:
             assert not isinstance(sink.q.get(timeout=1.5), StepLogged)
     control.stop("user")
-    result = join(worker, engine)
+    result = join(worker)
     assert isinstance(result, TrainingFinished), getattr(result, "traceback", result)
     n = paused.step
     assert result.stopped and result.step == n < STEPS
@@ -198,8 +212,7 @@ def test_pause_checkpoint_stop_on_the_same_step_then_resume_on_the_same_curve(
     assert run_processes(run) == []
 
     resumed_sink = ListSink()
-    resumed = Engine(None, resumed_sink, resume_from=run, rows=sft_rows())
-    result = join(run_in_worker(resumed), resumed)
+    result = join(run_in_worker(None, resumed_sink, resume_from=run, rows=sft_rows()))
     assert isinstance(result, TrainingFinished), getattr(result, "traceback", result)
     assert result.step == STEPS and not result.stopped
     started = resumed_sink.of(RunStarted)[0]
@@ -219,12 +232,11 @@ def test_crashed_rank_ends_the_run_with_its_error(model_dir, tmp_path, monkeypat
     monkeypatch.setenv("SYNAPSE_FAULT_STEP", "2")
     run = tmp_path / "crash"
     sink = QueueSink()
-    engine = Engine(config(model_dir), sink, run_dir=run, rows=sft_rows())
-    worker = run_in_worker(engine)
+    worker = run_in_worker(config(model_dir), sink, run_dir=run, rows=sft_rows())
     sink.wait_for(RunStarted)
     launched = run_processes(run)
-    assert len(launched) == 3
-    result = join(worker, engine)
+    assert len(launched) == 4
+    result = join(worker)
     assert isinstance(result, TrainingFailed), result
     assert terminal(sink.events) == [result]
     assert result.message.startswith("rank 1 failed: ")
@@ -248,7 +260,7 @@ def test_rank_dying_without_an_error_is_named_with_its_exit_code(model_dir, tmp_
     monkeypatch.setenv("SYNAPSE_FAULT_KIND", "exit")
     run = tmp_path / "exit"
     sink = ListSink()
-    result = Engine(config(model_dir), sink, run_dir=run, rows=sft_rows()).run()
+    result = supervisor.run(config(model_dir), sink, run_dir=run, rows=sft_rows())
     assert isinstance(result, TrainingFailed), result
     assert result.message == ("rank 1 failed: the process exited with code 17 without a "
                               "Python error (out of memory? a crash in native code?)")
@@ -303,8 +315,8 @@ def test_missing_gpu_fails_the_run_naming_the_key(tmp_path):
     cfg = RunConfig()
     cfg.training.gpus = str(torch.cuda.device_count() + 3)
     sink = ListSink()
-    result = Engine(cfg, sink, run_dir=tmp_path / "run", rows=sft_rows()).run()
-    assert isinstance(result, TrainingFailed) and result.kind == "config"
+    result = supervisor.run(cfg, sink, run_dir=tmp_path / "run", rows=sft_rows())
+    assert isinstance(result, TrainingFailed) and result.failure == "config"
     assert "training.gpus" in result.message
     assert terminal(sink.events) == [result]
 
@@ -312,8 +324,8 @@ def test_missing_gpu_fails_the_run_naming_the_key(tmp_path):
 def test_missing_model_fails_before_any_rank_starts(tmp_path):
     cfg = config(tmp_path / "no-such-model")
     sink = ListSink()
-    result = Engine(cfg, sink, run_dir=tmp_path / "run", rows=sft_rows()).run()
-    assert isinstance(result, TrainingFailed) and result.kind == "model", result
+    result = supervisor.run(cfg, sink, run_dir=tmp_path / "run", rows=sft_rows())
+    assert isinstance(result, TrainingFailed) and result.failure == "model", result
     assert terminal(sink.events) == [result]
     assert read_state(tmp_path / "run")["state"] == "failed"
     assert not (tmp_path / "run" / "distributed").exists()  # torchrun never started
@@ -363,7 +375,7 @@ def test_events_cross_processes_as_dicts():
                                               power_w=600.0),), torch_allocated_gib=9.5)
     step = StepLogged(step=3, total_steps=9, epoch=0.5, loss=1.5, learning_rate=1e-4,
                       tokens_per_s=1234.0, metrics={"kl": 0.1}, world_size=2)
-    failed = TrainingFailed(message="GPU out of memory", kind="oom", hint="lower it",
+    failed = TrainingFailed(message="GPU out of memory", failure="oom", hint="lower it",
                             traceback="...", run_dir="r", step=4)
     for event in (sample, step, failed):
         assert event_from_dict(json.loads(json.dumps(event.to_dict()))) == event

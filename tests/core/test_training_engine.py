@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import threading
 from pathlib import Path
 
 import pytest
@@ -175,7 +176,7 @@ def test_missing_model_fails_with_clear_event(tmp_path):
     sink = ListSink()
     result = Engine(cfg, sink, run_dir=tmp_path / "run", rows=kto_rows(2)).run()
     assert isinstance(result, TrainingFailed)
-    assert result.kind == "model" and "nobody/no-such-model-xyz" in result.message
+    assert result.failure == "model" and "nobody/no-such-model-xyz" in result.message
     assert terminal(sink) == [result]
     assert read_state(tmp_path / "run")["state"] == "failed"
 
@@ -184,10 +185,10 @@ def test_empty_and_bad_data_fail_as_data(tmp_path):
     cfg = tiny_config(tmp_path)
     sink = ListSink()
     result = Engine(cfg, sink, run_dir=tmp_path / "a", rows=[]).run()
-    assert isinstance(result, TrainingFailed) and result.kind == "data"
+    assert isinstance(result, TrainingFailed) and result.failure == "data"
     assert "empty" in result.message
     result = Engine(cfg, ListSink(), run_dir=tmp_path / "b", rows=sft_rows(2)).run()
-    assert isinstance(result, TrainingFailed) and result.kind == "data"
+    assert isinstance(result, TrainingFailed) and result.failure == "data"
     assert "row 0" in result.message and "completion" in result.message
 
 
@@ -196,7 +197,7 @@ def test_bad_config_fails_as_config(tmp_path):
     cfg.training.per_device_train_batch_size = 1  # KTO needs 2
     sink = ListSink()
     result = Engine(cfg, sink, run_dir=tmp_path / "run", rows=kto_rows(2)).run()
-    assert isinstance(result, TrainingFailed) and result.kind == "config"
+    assert isinstance(result, TrainingFailed) and result.failure == "config"
     assert "training.per_device_train_batch_size" in result.message
     assert terminal(sink) == [result]
 
@@ -218,14 +219,15 @@ def test_nan_loss_fails_as_nan(tiny_model_dir, tmp_path):
     sink = ListSink()
     result = Engine(cfg, sink, run_dir=tmp_path / "run", rows=sft_rows(2)).run()
     assert isinstance(result, TrainingFailed), result
-    assert result.kind == "nan" and result.step == 1 and "learning_rate" in result.hint
+    assert result.failure == "nan" and result.step == 1 and "learning_rate" in result.hint
     assert terminal(sink) == [result]
     assert len(sink.of(StepLogged)) == 1  # the bad step is still on the chart
 
 
 def test_pause_checkpoint_and_stop(tiny_model_dir, tmp_path):
-    """pause blocks between steps until resumed; checkpoint_now saves mid-run; stop saves
-    and ends within one step."""
+    """checkpoint_now saves mid-run; a pause takes effect once the step is logged (the paused
+    step and the last step on the chart agree), its time is left out of the next step's
+    tokens/s; a stop saves and ends within one step."""
     from synapse_core.events import CallbackSink
     from synapse_core.training.control import RunControl
 
@@ -238,20 +240,29 @@ def test_pause_checkpoint_and_stop(tiny_model_dir, tmp_path):
         seen.append(e)
         if isinstance(e, StepLogged) and e.step == 1:
             control.checkpoint()
+        if isinstance(e, StepLogged) and e.step == 2:
             control.pause()
         if isinstance(e, TrainingPaused):
-            control.resume()  # from the sink: the engine thread then leaves its wait
-        if isinstance(e, StepLogged) and e.step == 2:
+            assert read_state(tmp_path / "run")["state"] == "paused"
+            threading.Timer(2.0, control.resume).start()  # a pause longer than a step
+        if isinstance(e, StepLogged) and e.step == 4:
             control.stop("user")
 
     result = Engine(cfg, CallbackSink(on_event), control, run_dir=tmp_path / "run",
                     rows=sft_rows(2)).run()
     assert isinstance(result, TrainingFinished) and result.stopped and result.reason == "user"
     saves = [(e.step, e.reason) for e in seen if isinstance(e, CheckpointSaved)]
-    assert saves == [(2, "manual"), (3, "user")]
+    assert saves == [(2, "manual"), (5, "user")]
     kinds = [type(e).__name__ for e in seen]
     assert kinds.index("TrainingPaused") + 1 == kinds.index("TrainingResumed")
-    assert [e.step for e in seen if isinstance(e, (TrainingPaused, TrainingResumed))] == [2, 2]
-    assert result.step == 3
-    assert (tmp_path / "run" / "checkpoints" / "checkpoint-3" / "trainer_state.json").is_file()
+    last_step_before_pause = [e for e in seen[:kinds.index("TrainingPaused")]
+                              if isinstance(e, StepLogged)][-1]
+    assert [e.step for e in seen if isinstance(e, (TrainingPaused, TrainingResumed))] == [3, 3]
+    assert last_step_before_pause.step == 3
+    tps = {e.step: e.tokens_per_s for e in seen if isinstance(e, StepLogged)}
+    # step 4 ran after the pause: the same rows, so about the same speed (the pause left
+    # out of its time; it was 1,000 times too fast when the clock restarted at the resume)
+    assert tps[4] < 3 * max(tps[2], tps[3]) and tps[4] > max(tps[2], tps[3]) / 3, tps
+    assert result.step == 5
+    assert (tmp_path / "run" / "checkpoints" / "checkpoint-5" / "trainer_state.json").is_file()
     assert read_state(tmp_path / "run")["state"] == "stopped"

@@ -26,7 +26,7 @@ def test_run_dir_metrics_state_and_listing(tmp_path):
     with open(run.path / rd.METRICS_FILE, "a") as fh:
         fh.write('{"step": 4, "lo')  # a line being written right now
     assert len(rd.load_metrics(run.path)) == 3
-    run.truncate_metrics_after(2)
+    run.truncate_after(2)
     run.append_metrics({"step": 3, "loss": 0.5})
     assert [r["loss"] for r in rd.load_metrics(run.path)] == [1.0, 0.5, 0.5]
     run.close()
@@ -40,7 +40,9 @@ def test_run_dir_metrics_state_and_listing(tmp_path):
     second.write_state(state="failed", objective="kto")
     runs = rd.list_runs(tmp_path)
     assert [r["name"] for r in runs] == [second.path.name, run.path.name]
-    assert runs[1]["step"] == 3 and runs[1]["last_loss"] == 0.5 and runs[1]["state"] == "running"
+    assert runs[1]["step"] == 3 and runs[1]["last_loss"] == 0.5
+    # "running" with no live process behind it is not believed
+    assert runs[1]["state"] == "died" and runs[1]["reason"] == "process vanished"
 
 
 def test_chat_template_prompt_is_prefix_and_masks_assistant(tekken_tokenizer):
@@ -98,7 +100,7 @@ def test_progress_printer_lines(tmp_path):
         p = ProgressPrinter(fh)
         p.emit(StepLogged(step=1, total_steps=4, epoch=0.25, loss=0.5, learning_rate=1e-4,
                           tokens_per_s=1234.0, metrics={"kl": 0.1}))
-        p.emit(TrainingFailed(message="GPU out of memory", kind="oom", hint="lower it"))
+        p.emit(TrainingFailed(message="GPU out of memory", failure="oom", hint="lower it"))
     text = out.read_text()
     assert "step 1/4" in text and "loss 0.5000" in text and "1,234 tok/s" in text
     assert "kl 0.1" in text and "FAILED (oom)" in text and "hint: lower it" in text
@@ -137,13 +139,13 @@ def test_failures_are_classified_with_hints(tmp_path):
 
     engine = Engine(RunConfig(), run_dir=tmp_path)
     oom = engine._failure(torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 2 GiB"))
-    assert oom.kind == "oom" and "max_seq_length" in oom.hint and "batch_size" in oom.hint
-    assert engine._failure(LossNotFinite(4, float("nan"))).kind == "nan"
-    assert engine._failure(ModelNotFound("model.name_or_path: x")).kind == "model"
+    assert oom.failure == "oom" and "max_seq_length" in oom.hint and "batch_size" in oom.hint
+    assert engine._failure(LossNotFinite(4, float("nan"))).failure == "nan"
+    assert engine._failure(ModelNotFound("model.name_or_path: x")).failure == "model"
     cfg = engine._failure(ConfigError("training.learning_rate", "out of range"))
-    assert cfg.kind == "config" and "training.learning_rate" in cfg.message
+    assert cfg.failure == "config" and "training.learning_rate" in cfg.message
     other = engine._failure(RuntimeError("boom"))
-    assert other.kind == "error" and "RuntimeError: boom" in other.message and other.traceback
+    assert other.failure == "error" and "RuntimeError: boom" in other.message and other.traceback
 
 
 def test_resume_without_config_fails_as_event(tmp_path):
@@ -152,7 +154,7 @@ def test_resume_without_config_fails_as_event(tmp_path):
 
     sink = ListSink()
     result = Engine(None, sink, resume_from=tmp_path).run()
-    assert isinstance(result, TrainingFailed) and result.kind == "config"
+    assert isinstance(result, TrainingFailed) and result.failure == "config"
     assert "config file not found" in result.message
     assert sink.events[-1] is result
 
@@ -165,6 +167,7 @@ def test_run_config_paths_made_absolute(tmp_path):
     (tmp_path / "models" / "m").mkdir(parents=True)
     cfg = RunConfig()
     cfg.data.path, cfg.model.name_or_path = "data.jsonl", "models/m"
+    cfg.training.runs_dir = "runs"  # the current-folder layout, when a config says so
     write_config(cfg, tmp_path / "cfg.toml")
     cfg = absolute_paths(load_config(tmp_path / "cfg.toml"))
     assert cfg.data.path == str(tmp_path / "data.jsonl")
@@ -173,6 +176,19 @@ def test_run_config_paths_made_absolute(tmp_path):
     cfg.model.name_or_path = "org/model-id"  # a hub id stays as written
     assert absolute_paths(cfg).model.name_or_path == "org/model-id"
     assert absolute_paths(RunConfig()).model.name_or_path == "demo"
+
+
+def test_runs_and_exports_default_to_one_per_user_folder(tmp_path, monkeypatch):
+    """Launched from any folder, the default config finds the same runs and exports."""
+    from synapse_core.config import load_config
+    from synapse_core.paths import data_dir
+
+    monkeypatch.chdir(tmp_path)
+    cfg = load_config(None)
+    assert cfg.resolve_path(cfg.training.runs_dir) == data_dir() / "runs"
+    assert cfg.resolve_path(cfg.export.out_dir) == data_dir() / "exports"
+    monkeypatch.chdir(tmp_path.parent)
+    assert load_config(None).resolve_path(cfg.training.runs_dir) == data_dir() / "runs"
 
 
 def test_existing_run_dir_is_not_overwritten(tmp_path):
@@ -184,6 +200,6 @@ def test_existing_run_dir_is_not_overwritten(tmp_path):
     run.append_metrics({"step": 1, "loss": 1.0})
     run.close()
     result = Engine(RunConfig(), ListSink(), run_dir=tmp_path / "run", rows=[]).run()
-    assert isinstance(result, TrainingFailed) and result.kind == "config"
+    assert isinstance(result, TrainingFailed) and result.failure == "config"
     assert "already holds a run" in result.message
     assert len(rd.load_metrics(tmp_path / "run")) == 1

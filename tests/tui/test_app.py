@@ -217,38 +217,50 @@ def test_cli_write_config_and_errors(tmp_path: Path, capsys) -> None:
 
 
 @pytest.mark.slow
-async def test_sigterm_while_training_checkpoints_then_exits(config: RunConfig, tiny_model_dir,
-                                                            tmp_path: Path) -> None:
-    """An SSH drop / kill during a real run: the engine checkpoints and stops, the app exits
-    with 128+15 (a real signal to this process, caught by the app's loop handler)."""
+@pytest.mark.parametrize("how", ["quit-leave", "sighup"])
+async def test_the_run_outlives_the_app(config: RunConfig, tiny_model_dir, how: str) -> None:
+    """The app starts a real run, then goes away (quit -> "leave it training", the default;
+    or an SSH drop: a real SIGHUP to this process). The run process trains on to max_steps:
+    state.json says finished and metrics.jsonl has every step once."""
     import os
 
-    from synapse_core.training.rundir import read_state
+    import psutil
+
+    from synapse_core.training.rundir import load_metrics, read_state
+    from synapse_tui.screens.quit_run import QuitRunScreen
 
     config.data.path = ""  # the demo dataset: enough rows for both KTO labels
     config.model.name_or_path = str(tiny_model_dir("pixtral"))
     config.model.max_seq_length = 64
     t = config.training
-    t.max_steps, t.per_device_train_batch_size, t.gradient_accumulation_steps = 500, 2, 1
+    t.max_steps, t.per_device_train_batch_size, t.gradient_accumulation_steps = 4, 2, 1
     t.gradient_checkpointing, t.save_steps = False, 1000
     app = SynapseApp(config, initial_tab="training")
     async with app.run_test(size=(120, 40)) as pilot:
         pane = app.pane("training")
         pane.start()
-        for _ in range(1200):
+        for _ in range(2400):  # bounded: a broken run fails the test instead of hanging it
             if pane.series.steps or pane.state == "failed":
                 break
             await pilot.pause(0.1)
         assert pane.series.steps, pane.state
-        os.kill(os.getpid(), signal.SIGTERM)
-        for _ in range(1200):
+        pid = read_state(Path(pane.run_dir))["pid"]
+        if how == "quit-leave":
+            await pilot.press("ctrl+q")
+            await pilot.pause()
+            assert isinstance(app.screen, QuitRunScreen)
+            await pilot.press("enter")  # the focused, default choice: leave it training
+        else:
+            os.kill(os.getpid(), signal.SIGHUP)
+        for _ in range(600):
             if app.return_code is not None:
                 break
             await pilot.pause(0.1)
-    assert app.return_code == 128 + int(signal.SIGTERM)
-    state = read_state(Path(pane.run_dir))
-    assert state["state"] == "stopped" and state["reason"] == "signal"
-    assert list((Path(pane.run_dir) / "checkpoints").glob("checkpoint-*"))
+    assert app.return_code == (0 if how == "quit-leave" else 128 + int(signal.SIGHUP))
+    run = Path(pane.run_dir)
+    psutil.Process(pid).wait(timeout=300)  # the run process, left training, ends by itself
+    assert read_state(run)["state"] == "finished"
+    assert [r["step"] for r in load_metrics(run)] == [1, 2, 3, 4]
 
 
 class VirtualTerminal:

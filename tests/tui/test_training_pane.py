@@ -15,9 +15,11 @@ from synapse_core.config import RunConfig
 from synapse_core.events import LogLine
 from synapse_core.telemetry.events import GpuSample, TelemetrySampled, TelemetryUnavailable
 from synapse_core.training.events import (
-    CheckpointSaved, ModelLoaded, PreviewGenerated, RunStarted, StepLogged, TrainingFinished,
+    CheckpointSaved, ModelLoaded, PreviewGenerated, RunStarted, StepLogged, TrainingFailed,
+    TrainingFinished, TrainingPaused,
 )
-from synapse_core.training.rundir import RunDir
+from synapse_core.training.control import read_requests
+from synapse_core.training.rundir import RunDir, read_state
 from synapse_tui.bridge import MessageSink
 from synapse_tui.messages import ExportRequested, RunStateChanged
 from synapse_tui.panes.training import TrainingPane
@@ -36,6 +38,11 @@ class PaneApp(App[None]):
         self.config = config
         self.states: list[str] = []
         self.exports: list[str] = []
+        self.notices: list[str] = []
+
+    def notify(self, message: str, **kwargs) -> None:  # noqa: ANN003 - App.notify's
+        self.notices.append(message)
+        super().notify(message, **kwargs)
 
     def compose(self) -> ComposeResult:
         yield TrainingPane(self.config, id="training-pane")
@@ -345,3 +352,210 @@ async def test_engine_sink_queues_steps_and_wakes_the_pane_for_the_rest(tmp_path
             await pilot.pause(0.05)
         assert pane.series.steps == list(range(1, 61))
         assert sink.drain() == []
+
+
+@pytest.mark.slow
+async def test_app_attaches_to_a_detached_run_and_stops_it(tiny_model_dir, tmp_path) -> None:
+    """`synapse train --detach` -> `synapse runs --json` shows it running with a pid -> a new
+    app attaches on start and its chart gains points live; a second dashboard sees the same
+    run -> `synapse control RUN stop` -> stopped with a checkpoint, no process left ->
+    `synapse train --resume` continues the curve, each step once."""
+    import asyncio
+    import json
+    import subprocess
+    import sys
+
+    from synapse_core.config import write_config
+    from synapse_core.events import ListSink
+    from synapse_core.training import supervisor
+    from synapse_core.training.rundir import last_checkpoint, load_metrics, lock_owner, read_state
+    from synapse_tui.app import SynapseApp
+
+    cfg = RunConfig()
+    cfg.data.path = ""  # the demo data
+    cfg.model.name_or_path = str(tiny_model_dir("pixtral"))
+    cfg.model.max_seq_length = 64
+    t = cfg.training
+    t.objective, t.packing = "sft", False
+    t.max_steps, t.per_device_train_batch_size, t.gradient_accumulation_steps = 300, 2, 1
+    t.gradient_checkpointing, t.save_steps = False, 1000
+    t.runs_dir = str(tmp_path / "runs")
+    cfg_path = write_config(cfg, tmp_path / "run.toml")
+    cli = [sys.executable, "-m", "synapse_core.cli"]
+    started = subprocess.run([*cli, "train", "--config", str(cfg_path), "--detach"],
+                             capture_output=True, text=True, timeout=120)
+    assert started.returncode == 0, started.stderr
+    run = Path(started.stdout.splitlines()[0])
+    try:
+        listed = subprocess.run([*cli, "runs", "--config", str(cfg_path), "--json"],
+                                capture_output=True, text=True, timeout=60)
+        row = json.loads(listed.stdout.splitlines()[0])
+        assert row["run_dir"] == str(run) and row["pid"] == read_state(run)["pid"]
+        assert row["state"] in ("starting", "running")
+
+        app = SynapseApp(cfg, initial_tab="training")
+        async with app.run_test(size=(120, 40)) as pilot:
+            pane = app.query_one(TrainingPane)
+            assert await _until(pilot, lambda: len(pane.series.steps) >= 2
+                                or pane.state == "failed", tries=2400)
+            assert pane.run_dir == str(run) and pane.state == "training", pane.state
+            seen = len(pane.series.steps)
+            assert await _until(pilot, lambda: len(pane.series.steps) > seen)  # live
+            assert pane.series.steps == list(range(1, len(pane.series.steps) + 1))
+
+            other, leave = ListSink(), threading.Event()  # a second dashboard on the same run
+            follower = threading.Thread(target=supervisor.attach, args=(run, other),
+                                        kwargs={"detach": leave}, daemon=True)
+            follower.start()
+            assert await _until(pilot, lambda: len(other.of(StepLogged)) >= seen)
+            leave.set()
+            follower.join(timeout=30)
+
+            stop = await asyncio.create_subprocess_exec(
+                *cli, "control", str(run), "stop", stderr=asyncio.subprocess.PIPE)
+            _, err = await asyncio.wait_for(stop.communicate(), timeout=240)
+            assert stop.returncode == 0, err
+            assert await _until(pilot, lambda: pane.state == "done")
+            assert pane.last_outcome == "stopped"
+        state = read_state(run)
+        assert state["state"] == "stopped" and lock_owner(run) is None
+        ckpt = last_checkpoint(run)
+        assert ckpt is not None
+        stopped_at = int(ckpt.name.split("-")[1])
+        resumed = subprocess.run([*cli, "train", "--resume", str(run), "--max-steps",
+                                  str(stopped_at + 2)], capture_output=True, text=True,
+                                 timeout=300)
+        assert resumed.returncode == 0, resumed.stderr
+        assert f"resuming at step {stopped_at}" in resumed.stderr
+        assert [r["step"] for r in load_metrics(run)] == list(range(1, stopped_at + 3))
+    finally:
+        pid = read_state(run).get("pid")
+        if lock_owner(run) is not None and pid:  # a failed assertion must not leave it training
+            import os
+            import signal
+
+            os.kill(pid, signal.SIGKILL)
+
+
+def _toasts(app: PaneApp) -> str:
+    """The notifications the app was asked to show."""
+    return "\n".join(app.notices)
+
+
+async def test_open_run_dialog_opens_the_highlighted_run_with_enter(tmp_path) -> None:
+    from synapse_tui.screens.open_run import OpenRunScreen
+
+    runs = tmp_path / "runs"
+    for name in ("20260101-000000-kto", "20260102-000000-sft"):
+        run = RunDir(runs / name)
+        run.write_state(state="stopped", objective="kto", total_steps=10)
+        run.append_metrics({"step": 1, "loss": 1.0, "learning_rate": 1e-5})
+        run.close()
+    cfg = RunConfig()
+    cfg.training.runs_dir = str(runs)
+    app = PaneApp(cfg)
+    async with app.run_test(size=(120, 40)) as pilot:
+        pane = app.query_one(TrainingPane)
+        pane.focus()
+        await pilot.press("o")
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        assert isinstance(app.screen, OpenRunScreen)
+        await pilot.press("down")  # from the path field: the list moves
+        await pilot.press("enter")
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+        assert pane.state == "viewing"
+        assert Path(pane.run_dir).name == "20260101-000000-kto"  # the second, oldest
+
+
+async def test_attached_run_that_dies_is_told_and_keys_say_why(tmp_path) -> None:
+    """Attached to a live run (a real process as its pid): `e` says why it cannot export
+    while it trains; when the process vanishes the pane says it died (a notification, the
+    log) and `r` can resume it; `r` on a finished run says why not."""
+    import subprocess
+    import sys
+    import time
+
+    from textual.widgets import RichLog
+
+    sleeper = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        run = RunDir(tmp_path / "runs" / "20260101-000000-sft")
+        for i in (1, 2, 3):
+            run.append_event(_step(i, 10).to_dict())
+        run.write_state(state="running", objective="sft", total_steps=10, step=3,
+                        pid=sleeper.pid, heartbeat=time.time())
+        run.close()
+        app = PaneApp(RunConfig())
+        async with app.run_test(size=(120, 40)) as pilot:
+            pane = app.query_one(TrainingPane)
+            pane.attach(str(run.path))
+            assert await _until(pilot, lambda: len(pane.series.steps) == 3)
+            assert pane.state == "training"
+            pane.focus()
+            await pilot.press("e")
+            await pilot.pause()
+            assert "still training" in _toasts(app)
+            assert not app.exports
+            # paused by someone else (synapse control, another dashboard): p resumes it
+            paused = RunDir(run.path)
+            paused.append_event(TrainingPaused(step=3).to_dict())
+            paused.close()
+            assert await _until(pilot, lambda: pane.state == "paused")
+            await pilot.press("p")
+            assert await _until(
+                pilot, lambda: read_requests(run.path / "control.json")["action"] == "resume")
+            sleeper.kill()
+            sleeper.wait(timeout=10)
+            assert await _until(pilot, lambda: pane.state == "failed")
+            assert pane.last_outcome == "died"
+            assert "died at step 3" in _toasts(app)
+            log = "\n".join(str(x.text) for x in app.query_one("#train-log", RichLog).lines)
+            assert "vanished" in log
+            assert pane.check_action("resume_run", ()) is True and not pane.why_not("resume_run")
+            assert read_state(run.path)["state"] == "died"
+    finally:
+        if sleeper.poll() is None:
+            sleeper.kill()
+            sleeper.wait(timeout=10)
+
+
+async def test_resume_key_says_why_after_a_finished_run(tmp_path) -> None:
+    app = PaneApp(RunConfig())
+    async with app.run_test(size=(120, 40)) as pilot:
+        pane = app.query_one(TrainingPane)
+        sink = MessageSink(pane)
+        sink.emit(_step(1, 1))
+        sink.emit(TrainingFinished(run_dir=str(tmp_path), step=1, adapter_path="a"))
+        await pilot.pause(0.2)
+        assert pane.state == "done" and pane.last_outcome == "finished"
+        pane.focus()
+        await pilot.press("r")
+        await pilot.pause()
+        assert "finished: there is nothing to resume" in _toasts(app)
+        assert pane.state == "done"
+        sink.emit(TrainingFinished(run_dir=str(tmp_path), step=1, adapter_path="a",
+                                   stopped=True, reason="user"))
+        await pilot.pause(0.2)
+        assert pane.why_not("resume_run") == ""  # r after a stop, in the same app instance
+
+
+def test_desktop_notification_escapes(monkeypatch) -> None:
+    """OSC 9 and OSC 777 with the text cleaned of anything that would end them early; inside
+    tmux each is wrapped in its passthrough sequence."""
+    import io
+
+    from synapse_tui.terminal_notify import notify_terminal, sequences
+
+    monkeypatch.delenv("TMUX", raising=False)
+    out = sequences("synapse: run", "Run finished at step 6;\x07 done")
+    assert out == ("\x1b]9;synapse: run: Run finished at step 6,  done\x07"
+                   "\x1b]777;notify;synapse: run;Run finished at step 6,  done\x07")
+    monkeypatch.setenv("TMUX", "/tmp/tmux-0/default,1,0")
+    wrapped = sequences("t", "b")
+    assert wrapped == ("\x1bPtmux;\x1b\x1b]9;t: b\x07\x1b\\"
+                       "\x1bPtmux;\x1b\x1b]777;notify;t;b\x07\x1b\\")
+    stream = io.StringIO()
+    notify_terminal("t", "b", stream)
+    assert stream.getvalue() == wrapped
