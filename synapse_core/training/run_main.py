@@ -44,12 +44,24 @@ def main(argv: list[str] | None = None) -> int:
     if len(args) != 1:
         print("usage: python -m synapse_core.training.run_main RUN_DIR", file=sys.stderr)
         return 2
+    from synapse_core.training.control import RunControl
+
+    control = RunControl()
+
+    def on_signal(signum: int, frame: Any) -> None:
+        # only sets flags: the engine checkpoints and stops at the end of the current step
+        control.stop("signal" if signum != signal.SIGINT else "interrupted")
+
+    # first of all (a signal before this ends the process: the follower then says so)
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+    signal.signal(signal.SIGHUP, signal.SIG_IGN)
     os.environ.setdefault("HF_DATASETS_DISABLE_PROGRESS_BARS", "1")  # the log is a file
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     from synapse_core.config import ConfigError, RunConfig, load_config
     from synapse_core.events import NullSink
     from synapse_core.training import rundir as rd
-    from synapse_core.training.control import CONTROL_FILE, ControlFileReader, RunControl
+    from synapse_core.training.control import CONTROL_FILE, ControlFileReader
     from synapse_core.training.engine import Engine
     from synapse_core.training.events import RequestAcknowledged, TrainingFinished
 
@@ -60,15 +72,6 @@ def main(argv: list[str] | None = None) -> int:
         print(f"synapse run: {e}", file=sys.stderr)
         return 3
     launch = json.loads((run_dir / LAUNCH_FILE).read_text(encoding="utf-8"))
-    control = RunControl()
-
-    def on_signal(signum: int, frame: Any) -> None:
-        # only sets flags: the engine checkpoints and stops at the end of the current step
-        control.stop("signal" if signum != signal.SIGINT else "interrupted")
-
-    signal.signal(signal.SIGTERM, on_signal)
-    signal.signal(signal.SIGINT, on_signal)
-    signal.signal(signal.SIGHUP, signal.SIG_IGN)
     state = rd.RunDir(run_dir)
     state.write_state(pid=os.getpid(), heartbeat=time.time())
     done = threading.Event()

@@ -186,12 +186,12 @@ def test_signals_during_set_up_leave_a_true_state(tiny_model_dir, tmp_path):
         run = tmp_path / sig.name
         followed = Followed(config(tiny_model_dir("pixtral"), 4, tmp_path), run_dir=run,
                             rows=sft_rows())
-        for _ in range(600):  # bounded: the run process writes its pid at once
+        for _ in range(600):  # bounded: the run process takes its lock within seconds
             pid = rd.read_state(run).get("pid")
-            if pid:
+            if pid and rd.lock_owner(run) == pid:  # started: its signal handlers are set
                 break
             followed.thread.join(timeout=0.1)
-        assert pid and not rd.load_metrics(run)
+        assert pid and rd.lock_owner(run) == pid and not rd.load_metrics(run)
         os.kill(pid, sig)
         result = followed.join()
         state = rd.read_state(run)
