@@ -1,32 +1,56 @@
-"""A yes/no question asked before something that loses work."""
+"""A yes/no question asked before something that loses work.
+
+The safe answer (Cancel) has the focus when the dialog opens, so Enter on its own never does
+the destructive thing. Only the focused button is highlighted (the destructive one is only
+coloured as a warning until it takes the focus), and a hint line says what Enter does now,
+so what the user sees selected is always what Enter presses.
+"""
 
 from __future__ import annotations
 
 from rich.markup import escape
+from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.screen import ModalScreen
 from textual.widgets import Button, Label
 
+CANCEL_LABEL = "Cancel"
+
 
 class ConfirmScreen(ModalScreen[bool]):
-    """Ask ``question``; dismisses with True (confirm) or False (cancel, escape)."""
+    """Ask ``question``; dismisses with True (confirm) or False (cancel, escape).
+
+    Enter presses the focused button (Cancel at first); tab or the arrow keys move between
+    the buttons; ``y`` confirms and ``n``/escape cancel from anywhere in the dialog.
+    """
 
     DEFAULT_CSS = """
     ConfirmScreen { align: center middle; }
     ConfirmScreen > Vertical {
-        width: 64; height: auto; padding: 1 2;
+        width: 64; max-width: 100%; height: auto; padding: 1 2;
         border: thick $warning; background: $surface;
     }
     ConfirmScreen #confirm-question { width: 1fr; margin-bottom: 1; }
-    ConfirmScreen Horizontal { height: auto; align-horizontal: right; }
-    ConfirmScreen Button { margin-left: 2; }
+    #confirm-buttons { height: auto; align-horizontal: right; }
+    /* by id: above Button's own variant rules, which would reverse the focused one */
+    #confirm-buttons > Button { margin-left: 2; min-width: 12; background: $surface; }
+    #confirm-buttons > Button.-destructive { color: $text-error; }
+    #confirm-buttons > Button:focus {
+        background: $primary; color: $text; text-style: bold; background-tint: transparent;
+    }
+    #confirm-buttons > Button.-destructive:focus { background: $error; }
+    ConfirmScreen #confirm-hint { width: 1fr; margin-top: 1; color: $text-muted; }
     """
 
     BINDINGS = [
         Binding("y", "confirm", "Yes", id="confirm-yes", tooltip="Confirm"),
         Binding("n,escape", "cancel", "No", id="confirm-no", tooltip="Cancel"),
+        Binding("left,up", "app.focus_previous", "Previous", show=False,
+                id="confirm-previous", tooltip="Highlight the previous button"),
+        Binding("right,down", "app.focus_next", "Next", show=False,
+                id="confirm-next", tooltip="Highlight the next button"),
     ]
 
     def __init__(self, question: str, confirm_label: str = "Yes") -> None:
@@ -37,15 +61,25 @@ class ConfirmScreen(ModalScreen[bool]):
     def compose(self) -> ComposeResult:
         with Vertical():
             yield Label(escape(self.question), id="confirm-question")
-            with Horizontal():
-                yield Button("Cancel", id="confirm-cancel")
-                yield Button(self.confirm_label, variant="warning", id="confirm-ok")
+            with Horizontal(id="confirm-buttons"):
+                yield Button(CANCEL_LABEL, id="confirm-cancel")
+                yield Button(self.confirm_label, id="confirm-ok", classes="-destructive")
+            yield Label("", id="confirm-hint")
 
     def on_mount(self) -> None:
+        """The safe choice takes the focus: Enter alone never confirms."""
         self.query_one("#confirm-cancel", Button).focus()
 
-    def on_button_pressed(self, event: Button.Pressed) -> None:
+    @on(Button.Pressed)
+    def _pressed(self, event: Button.Pressed) -> None:
         self.dismiss(event.button.id == "confirm-ok")
+
+    def on_descendant_focus(self) -> None:
+        """Say what Enter does now (the focused button's label)."""
+        focused = self.focused
+        label = focused.label if isinstance(focused, Button) else CANCEL_LABEL
+        self.query_one("#confirm-hint", Label).update(
+            f"enter: [b]{escape(str(label))}[/b] · tab/←→ choose · y yes · n/esc no")
 
     def action_confirm(self) -> None:
         self.dismiss(True)

@@ -11,7 +11,13 @@ from textual.widgets import Static
 
 
 class HelpScreen(ModalScreen[None]):
-    """Lists ``(keys, description, binding id)`` rows; any of escape/q/? closes it."""
+    """Lists ``(keys, description, binding id)`` rows; any of escape/q/? closes it.
+
+    The list has the focus when it opens, so the arrow keys, page up/down and home/end
+    scroll it at once (the app turns Textual's auto-focus off for its own screen).
+    """
+
+    AUTO_FOCUS = "#help-scroll"
 
     DEFAULT_CSS = """
     HelpScreen { align: center middle; }
@@ -31,11 +37,11 @@ class HelpScreen(ModalScreen[None]):
     def compose(self) -> ComposeResult:
         width = max((len(k) for k, _, _ in self.rows), default=4) + 2
         lines = ["[b]Keys[/b]  (remap with [i][ui] keymap = { <id> = \"<key>\" }[/i] "
-                 "in the run config; ctrl+p opens the command palette)", ""]
+                 "in the run config; ctrl+p opens the command palette; ↑↓ pgup pgdn scroll)", ""]
         for keys, description, binding_id in self.rows:
             lines.append(f"[b]{escape(keys.ljust(width))}[/b]{escape(description)}"
                          f"  [dim]{escape(binding_id)}[/dim]")
-        with VerticalScroll():
+        with VerticalScroll(id="help-scroll"):
             yield Static("\n".join(lines), id="help-text")
 
     def action_close(self) -> None:
