@@ -68,7 +68,7 @@ def main(argv: list[str] | None = None) -> int:
 
     from synapse_tui.app import SynapseApp  # Textual loads only when the app runs
 
-    return int(SynapseApp(config, data_label=args.data or "").run() or 0)
+    return int(SynapseApp(config, data_label=args.data or "", theme=args.theme).run() or 0)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -1,48 +1,53 @@
 """SynapseApp: composes the four panes and routes messages between them. It computes nothing.
 
-Panes talk only through ``synapse_tui.messages``; the app calls the receiving pane's method
-(RecordsLoaded -> GraphPane.add_records, OpenSample -> DatasetPane.open_line, ExportRequested
--> ExportPane.add_job, RunStateChanged -> the header). A pane whose module cannot be imported
-is replaced by a line saying so, so the rest of the app still starts.
+Panes talk only through ``synapse_tui.messages``; the app finds the receiving pane by its type
+and calls its method (RecordsLoaded -> GraphPane.add_records, OpenSample ->
+DatasetPane.open_line, ExportRequested -> ExportPane.add_job, RunStateChanged -> the header).
 """
 
 from __future__ import annotations
 
 import asyncio
 import gc
-import importlib
 import signal
 import time
 from pathlib import Path
-from typing import Any
 
-from rich.markup import escape
 from textual import events, on
 from textual.app import App, ComposeResult
 from textual.binding import Binding
 from textual.reactive import Reactive
 from textual.screen import Screen
+from textual.theme import Theme
 from textual.widget import Widget
-from textual.widgets import Static, TabbedContent, Tabs, TabPane
+from textual.widgets import TabbedContent, Tabs, TabPane
 
 from synapse_core.config import RunConfig, write_config
 from synapse_tui.commands import SynapseCommands
 from synapse_tui.keymap import apply_keymap
 from synapse_tui.messages import ExportRequested, OpenSample, RecordsLoaded, RunStateChanged
+from synapse_tui.panes.dataset import DatasetPane
+from synapse_tui.panes.export import ExportPane
+from synapse_tui.panes.graph import GraphPane
+from synapse_tui.panes.training import TrainingPane
 from synapse_tui.screens.confirm import ConfirmScreen
 from synapse_tui.screens.help import HelpScreen
 from synapse_tui.screens.quit_run import LEAVE, STOP, QuitRunScreen
-from synapse_tui.themes import DEFAULT_THEME, register_themes
+from synapse_tui.settings import SettingsError, save_theme, saved_theme
+from synapse_tui.themes import DEFAULT_THEME, configured_theme, register_themes
 from synapse_tui.widgets.footer import KeyFooter
 from synapse_tui.widgets.header import RunHeader
 
-PANES: tuple[tuple[str, str, str, str], ...] = (
-    ("dataset", "Dataset", "synapse_tui.panes.dataset", "DatasetPane"),
-    ("graph", "Graph", "synapse_tui.panes.graph", "GraphPane"),
-    ("training", "Training", "synapse_tui.panes.training", "TrainingPane"),
-    ("export", "Export", "synapse_tui.panes.export", "ExportPane"),
+Pane = DatasetPane | GraphPane | TrainingPane | ExportPane
+"""Any of the four panes."""
+
+PANES: tuple[tuple[str, str, type[Pane]], ...] = (
+    ("dataset", "Dataset", DatasetPane),
+    ("graph", "Graph", GraphPane),
+    ("training", "Training", TrainingPane),
+    ("export", "Export", ExportPane),
 )
-"""(tab id, tab title, module, class) of each pane, in tab order."""
+"""(tab id, tab title, pane class) of each pane, in tab order."""
 
 INPUT_WINDOW_S = 0.1
 """For this long after a key or a mouse press, the garbage collector waits (a young-generation
@@ -73,12 +78,6 @@ def freeze_long_lived_objects() -> None:
     """
     gc.collect()
     gc.freeze()
-
-
-class PaneUnavailable(Static):
-    """Stands in for a pane whose module failed to import; says why, shows nothing else."""
-
-    DEFAULT_CSS = "PaneUnavailable { padding: 1 2; color: $warning; }"
 
 
 class MainScreen(Screen):
@@ -130,7 +129,9 @@ class SynapseApp(App[int]):
     ]
 
     def __init__(self, config: RunConfig, *, data_label: str = "",
-                 initial_tab: str = "dataset") -> None:
+                 initial_tab: str = "dataset", theme: str | None = None) -> None:
+        """``theme`` is a theme given on the command line; without one the run config's
+        ``[ui] theme`` is used when it sets one, else the theme the user last picked."""
         super().__init__()
         self.config = config
         self.data_label = data_label or config.data.path or "demo (prof_synapse.jsonl)"
@@ -140,7 +141,13 @@ class SynapseApp(App[int]):
         self.last_input_at = -INPUT_WINDOW_S
         """``time.monotonic()`` of the last key or mouse press."""
         self._startup_warnings = register_themes(self)
-        wanted = config.ui.theme or DEFAULT_THEME
+        wanted = theme or configured_theme(config)
+        if wanted is None:
+            try:
+                wanted = saved_theme()
+            except SettingsError as e:
+                self._startup_warnings.append(f"settings: {e}")
+        wanted = wanted or DEFAULT_THEME
         if wanted not in self.available_themes:
             # themes/ missing entirely (an install without it) still leaves Textual's own
             fallback = DEFAULT_THEME if DEFAULT_THEME in self.available_themes else "textual-dark"
@@ -154,19 +161,10 @@ class SynapseApp(App[int]):
     def compose(self) -> ComposeResult:
         yield RunHeader(id="header")
         with TabbedContent(initial=self.initial_tab, id="tabs"):
-            for n, (tab_id, title, module, cls_name) in enumerate(PANES, 1):
+            for n, (tab_id, title, pane_cls) in enumerate(PANES, 1):
                 with TabPane(f"{n} {title}", id=tab_id):
-                    yield self._make_pane(tab_id, module, cls_name)
+                    yield pane_cls(self.config, id=f"{tab_id}-pane")
         yield KeyFooter()
-
-    def _make_pane(self, tab_id: str, module: str, cls_name: str) -> Widget:
-        pane_id = f"{tab_id}-pane"
-        try:
-            cls = getattr(importlib.import_module(module), cls_name)
-            return cls(self.config, id=pane_id)
-        except Exception as e:  # any failure of one pane must leave the others usable
-            return PaneUnavailable(escape(f"this pane is not available: "
-                                          f"{type(e).__name__}: {e}"), id=pane_id)
 
     def on_mount(self) -> None:
         self.query_one(RunHeader).data_label = self.data_label
@@ -179,6 +177,8 @@ class SynapseApp(App[int]):
         self._install_signal_handlers()
         if not self.is_headless and _has_terminal():
             self.set_interval(TERMINAL_CHECK_S, self._check_terminal)
+        # subscribed after the start-up theme is set: only the user's own picks are saved
+        self.theme_changed_signal.subscribe(self, self._remember_theme)
         # After the panes' own deferred focus calls: a focus inside a hidden tab makes
         # TabbedContent switch to that tab.
         self.call_after_refresh(self.action_show_pane, self.initial_tab)
@@ -187,9 +187,7 @@ class SynapseApp(App[int]):
     def _attach_live_run(self) -> None:
         """A run training in the background (``synapse train --detach``, a dashboard that
         was left): the training pane attaches to the newest."""
-        attach = getattr(self.pane("training"), "attach_newest_live", None)
-        if attach is not None:
-            attach()
+        self.query_one(TrainingPane).attach_newest_live()
 
     def get_default_screen(self) -> Screen:
         """The screen the panes live on (see ``MainScreen``)."""
@@ -197,13 +195,23 @@ class SynapseApp(App[int]):
 
     # ------------------------------------------------------------------ panes
 
-    def pane_titles(self) -> list[tuple[str, str]]:
-        """(tab id, title) of every pane, in tab order."""
-        return [(tab_id, title) for tab_id, title, _, _ in PANES]
+    def pane(self, tab_id: str) -> Pane:
+        """The pane in tab ``tab_id``."""
+        return self.query_one(f"#{tab_id}-pane", next(c for t, _, c in PANES if t == tab_id))
 
-    def pane(self, tab_id: str) -> Widget:
-        """The widget in tab ``tab_id`` (the pane, or its PaneUnavailable stand-in)."""
-        return self.query_one(f"#{tab_id}-pane", Widget)
+    def panes(self) -> list[tuple[str, Pane]]:
+        """(tab title, pane) of every pane, in tab order."""
+        return [(title, self.pane(tab_id)) for tab_id, title, _ in PANES]
+
+    def tab_of(self, pane: Widget) -> str:
+        """The tab id that holds ``pane``."""
+        return next(tab_id for tab_id, _, cls in PANES if isinstance(pane, cls))
+
+    async def run_pane_action(self, pane: Widget, action: str) -> bool:
+        """Show ``pane``'s tab, then run one of its binding's actions (the palette's way of
+        pressing a pane's key); False when the action cannot act now."""
+        self.action_show_pane(self.tab_of(pane))
+        return await self.run_action(action, pane)
 
     def action_show_pane(self, tab_id: str) -> None:
         """Switch to tab ``tab_id`` and put the focus in its pane."""
@@ -241,21 +249,11 @@ class SynapseApp(App[int]):
                 return
         self._focus_pane(tabs.active)
 
-    def training_action(self, action: str) -> None:
-        """Run a training pane action (``start``, ``stop``, ...) from the palette."""
-        pane = self.pane("training")
-        method = getattr(pane, f"action_{action}", None)
-        if method is None:
-            self.notify("The training pane is not available.", severity="error")
-            return
-        self.action_show_pane("training")
-        method()
-
     # ------------------------------------------------------------------ routing
 
     @on(RecordsLoaded)
     def _records_loaded(self, message: RecordsLoaded) -> None:
-        self._call_pane("graph", "add_records", message.records, message.done)
+        self.query_one(GraphPane).add_records(message.records, message.done)
         if message.done and not self._started:
             self._started = True  # the start-up load is complete
             self.call_after_refresh(freeze_long_lived_objects)
@@ -263,11 +261,11 @@ class SynapseApp(App[int]):
     @on(OpenSample)
     def _open_sample(self, message: OpenSample) -> None:
         self.action_show_pane("dataset")
-        self._call_pane("dataset", "open_line", message.line)
+        self.query_one(DatasetPane).open_line(message.line)
 
     @on(ExportRequested)
     def _export_requested(self, message: ExportRequested) -> None:
-        if self._call_pane("export", "add_job", message.run_dir):
+        if self.query_one(ExportPane).add_job(message.run_dir) is not None:
             self.notify(f"Export queued: {message.run_dir}")
 
     @on(RunStateChanged)
@@ -278,13 +276,16 @@ class SynapseApp(App[int]):
         header.state = message.state
         header.detail = message.detail
 
-    def _call_pane(self, tab_id: str, method: str, *args: Any) -> bool:
-        fn = getattr(self.pane(tab_id), method, None)
-        if fn is None:
-            self.notify(f"The {tab_id} pane is not available.", severity="error")
-            return False
-        fn(*args)
-        return True
+    # ------------------------------------------------------------------ themes
+
+    def _remember_theme(self, theme: Theme) -> None:
+        """The user picked ``theme`` (palette, theme picker): keep it for the next start (and
+        in the settings "write config" writes)."""
+        self.config.ui.theme = theme.name
+        try:
+            save_theme(theme.name)
+        except OSError as e:  # a read-only home must not break the theme switch itself
+            self.notify(f"Theme not remembered: {e}", severity="warning")
 
     # ------------------------------------------------------------------ key latency
 
@@ -333,8 +334,8 @@ class SynapseApp(App[int]):
 
     async def action_quit(self) -> None:
         """Quit; while a run trains, ask: leave it training (default), stop it, or cancel."""
-        pane = self.pane("training")
-        if not getattr(pane, "active", False):
+        pane = self.query_one(TrainingPane)
+        if not pane.active:
             self.exit()
             return
 
@@ -345,11 +346,11 @@ class SynapseApp(App[int]):
             elif choice == STOP and pane.stop_run("user"):
                 self.run_worker(self._exit_after_training(0), group="shutdown")
 
-        name = Path(getattr(pane, "run_dir", "") or "").name or "(starting)"
+        name = Path(pane.run_dir).name if pane.run_dir else "(starting)"
         self.push_screen(QuitRunScreen(name), answered)
 
     async def _exit_after_training(self, code: int) -> None:
-        await self.pane("training").wait_finished()
+        await self.query_one(TrainingPane).wait_finished()
         self.exit(return_code=code)
 
     # ------------------------------------------------------------------ signals
@@ -376,9 +377,7 @@ class SynapseApp(App[int]):
     def handle_stop_signal(self, signum: int) -> None:
         """SIGHUP/SIGTERM: leave a run training (a process of its own), then exit, within
         ``HARD_EXIT_S`` even if the terminal is gone."""
-        detach = getattr(self.pane("training"), "detach", None)
-        if detach is not None:
-            detach()
+        self.query_one(TrainingPane).detach()
         if not self.is_headless:  # a real terminal (a test's app shares pytest's process)
             _exit_soon(128 + signum)
         self.exit(return_code=128 + signum)

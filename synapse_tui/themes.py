@@ -14,6 +14,7 @@ from pathlib import Path
 from textual.app import App
 from textual.theme import Theme
 
+from synapse_core.config import RunConfig, UIConfig
 from synapse_core.paths import themes_dir
 
 DEFAULT_THEME = "synapse-dark"
@@ -64,6 +65,27 @@ def register_themes(app: App, folder: Path | None = None) -> list[str]:
     for theme in themes:
         app.register_theme(theme)
     return errors
+
+
+def configured_theme(config: RunConfig) -> str | None:
+    """The theme the run config asks for, or None when it leaves the choice to the user.
+
+    A theme other than the default counts as asked for; so does the default when the
+    config file spells it out (``[ui] theme = "synapse-dark"``), which is why the file is
+    looked at: the parsed config cannot tell a default from a choice.
+    """
+    theme = config.ui.theme
+    if theme and theme != UIConfig().theme:
+        return theme
+    if theme and config.source:
+        try:
+            raw = tomllib.loads(Path(config.source).read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError):
+            return None  # loaded once already: a file gone since then asks for nothing
+        ui = raw.get("ui")
+        if isinstance(ui, dict) and "theme" in ui:
+            return theme
+    return None
 
 
 def theme_names(folder: Path | None = None) -> list[str]:

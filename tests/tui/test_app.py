@@ -10,9 +10,8 @@ import pytest
 from textual.widgets import TabbedContent
 
 from synapse_core.config import RunConfig, load_config
-from synapse_tui import app as app_module
 from synapse_tui.__main__ import main
-from synapse_tui.app import PaneUnavailable, SynapseApp
+from synapse_tui.app import SynapseApp
 from synapse_tui.messages import OpenSample, RunStateChanged
 from synapse_tui.screens.help import HelpScreen
 from synapse_tui.widgets.header import RunHeader
@@ -46,6 +45,11 @@ def _active(app: SynapseApp) -> str:
     return app.query_one(TabbedContent).active
 
 
+def _toasts(app: SynapseApp) -> list[str]:
+    """The text of every notification shown on the screen now."""
+    return [str(toast.render()) for toast in app.screen.query("Toast")]
+
+
 async def test_switch_panes_by_key_and_mouse(config: RunConfig) -> None:
     app = SynapseApp(config)
     async with app.run_test(size=(120, 40)) as pilot:
@@ -64,8 +68,6 @@ async def test_switch_panes_by_key_and_mouse(config: RunConfig) -> None:
         await pilot.click("#--content-tab-graph")
         await pilot.pause()
         assert _active(app) == "graph"
-        # every tab has a real pane (the engineers' modules import), none a stand-in
-        assert not app.query(PaneUnavailable)
 
 
 async def test_palette_switches_pane_and_theme(config: RunConfig) -> None:
@@ -76,7 +78,7 @@ async def test_palette_switches_pane_and_theme(config: RunConfig) -> None:
         await pilot.press("ctrl+p")
         await pilot.pause()
         assert app.screen.__class__.__name__ == "CommandPalette"
-        await pilot.press(*"show training pane")
+        await pilot.press(*"show the training panel")
         await pilot.pause(0.3)
         await pilot.press("enter")
         await pilot.pause()
@@ -96,16 +98,16 @@ async def test_theme_from_config_and_unknown_theme_warns(config: RunConfig) -> N
         assert app.theme == "synapse-light"
     config.ui.theme = "no-such-theme"
     app = SynapseApp(config)
-    async with app.run_test(size=(120, 40)) as pilot:
+    async with app.run_test(size=(120, 40), notifications=True) as pilot:
         await pilot.pause()
         assert app.theme == "synapse-dark"
-        assert any("no-such-theme" in str(n.message) for n in app._notifications)
+        assert any("no-such-theme" in text for text in _toasts(app))
 
 
 async def test_keymap_override_from_config(config: RunConfig) -> None:
     config.ui.keymap = {"show-training": "f9", "no-such-binding": "f10"}
     app = SynapseApp(config)
-    async with app.run_test(size=(120, 40)) as pilot:
+    async with app.run_test(size=(120, 40), notifications=True) as pilot:
         await pilot.pause()
         await pilot.press("3")  # the old key no longer shows the training pane
         await pilot.pause()
@@ -113,7 +115,7 @@ async def test_keymap_override_from_config(config: RunConfig) -> None:
         await pilot.press("f9")
         await pilot.pause()
         assert _active(app) == "training"
-        assert any("no-such-binding" in str(n.message) for n in app._notifications)
+        assert any("no-such-binding" in text for text in _toasts(app))
 
 
 async def test_header_shows_run_state_and_data(config: RunConfig) -> None:
@@ -147,18 +149,6 @@ async def test_open_sample_routes_to_dataset(config: RunConfig) -> None:
         app.pane("graph").post_message(OpenSample(2))
         await pilot.pause()
         assert _active(app) == "dataset"
-
-
-async def test_missing_pane_says_so_and_app_still_runs(config: RunConfig, monkeypatch) -> None:
-    panes = list(app_module.PANES)
-    panes[1] = ("graph", "Graph", "synapse_tui.panes.not_written_yet", "GraphPane")
-    monkeypatch.setattr(app_module, "PANES", tuple(panes))
-    app = SynapseApp(config)
-    async with app.run_test(size=(120, 40)) as pilot:
-        await pilot.press("2")
-        await pilot.pause()
-        stand_in = app.query_one("#graph-pane", PaneUnavailable)
-        assert "this pane is not available: ModuleNotFoundError" in str(stand_in.render())
 
 
 async def test_help_lists_binding_ids(config: RunConfig) -> None:
@@ -410,3 +400,41 @@ async def test_quitting_right_after_a_key_leaves_the_gc_enabled(config: RunConfi
     enabled = gc.isenabled()
     gc.enable()  # for the tests after this one, whatever the outcome
     assert enabled
+
+
+async def test_picked_theme_is_remembered_but_the_config_file_wins(
+        config: RunConfig, tmp_path: Path, _own_config_home: Path) -> None:
+    """A theme picked in the palette is the next start's theme (a per-user settings file,
+    here in the test's own XDG config folder); a config file's ``[ui] theme`` and
+    ``--theme`` still win; a broken settings file is reported and the default used."""
+    from synapse_tui.settings import settings_path
+
+    app = SynapseApp(config)
+    async with app.run_test(size=(120, 40)) as pilot:
+        assert app.theme == "synapse-dark"
+        await pilot.press("ctrl+p", *"theme: synapse-light")
+        await pilot.pause(0.3)
+        await pilot.press("enter")
+        await pilot.pause()
+        assert app.theme == "synapse-light"
+    assert settings_path().is_relative_to(_own_config_home)
+    assert 'theme = "synapse-light"' in settings_path().read_text(encoding="utf-8")
+
+    async with SynapseApp(RunConfig()).run_test(size=(120, 40)) as pilot:
+        assert pilot.app.theme == "synapse-light"  # remembered across a restart
+
+    pinned = tmp_path / "pinned.toml"
+    pinned.write_text('[ui]\ntheme = "synapse-dark"\n', encoding="utf-8")
+    async with SynapseApp(load_config(pinned)).run_test(size=(120, 40)) as pilot:
+        assert pilot.app.theme == "synapse-dark"  # the config file spells it out: it wins
+    async with SynapseApp(RunConfig(), theme="synapse-contrast").run_test(
+            size=(120, 40)) as pilot:
+        assert pilot.app.theme == "synapse-contrast"  # --theme
+    assert 'theme = "synapse-light"' in settings_path().read_text(encoding="utf-8")
+
+    settings_path().write_text("[ui\n", encoding="utf-8")
+    app = SynapseApp(RunConfig())
+    async with app.run_test(size=(120, 40), notifications=True) as pilot:
+        await pilot.pause()
+        assert app.theme == "synapse-dark"
+        assert any("settings.toml" in text for text in _toasts(app))
