@@ -10,14 +10,21 @@ latest data wins. A finished frame of the same size waits for the next tick to b
 the tick's progress line and every chart change in one screen update (each screen update
 holds the next one off for 17-33 ms: fewer of them leave keys less often waiting). A resize
 schedules a build at the new size and shows the previous frame (cropped or padded) until it
-arrives, at once. Plotext keeps global state (its theme table), so every plotext call, in any
-thread, holds ``PLOTEXT_LOCK``.
+arrives, at once.
+
+Only plotext's public, module-level API is used (``plotext.plot``, ``plot_size``,
+``canvas_color``, ``build``...): it draws on one global figure, so every build, in any thread,
+holds ``PLOTEXT_LOCK``. Colours come from the app's theme as RGB triples (surface for the
+canvas, foreground for axes and ticks, primary/secondary/accent/... for the series), so no
+plotext theme table needs registering.
 """
 
 from __future__ import annotations
 
 import threading
 from dataclasses import dataclass
+
+import plotext
 
 from rich.segment import Segment
 from rich.style import Style
@@ -29,13 +36,16 @@ from textual.message import Message
 from textual.strip import Strip
 from textual.widget import Widget
 from textual.worker import Worker, WorkerState
-from textual_plotext.plot import Plot, _rgbify_theme, _sequence
 
-from plotext._dict import themes as _plotext_themes
 from synapse_tui.widgets.train_series import downsample_minmax
 
 PLOTEXT_LOCK = threading.Lock()
-"""Held around every plotext call: plotext's figures share module-level tables."""
+"""Held around every plotext call: plotext's public API draws on one module-level figure."""
+
+RGB = tuple[int, int, int]
+
+SERIES_COLOURS = ("primary", "secondary", "accent", "warning", "success", "error")
+"""Theme variables the series are drawn in, in order (cycled past the sixth)."""
 
 
 @dataclass(frozen=True)
@@ -47,14 +57,18 @@ class ChartRequest:
     height: int
     xlabel: str
     empty_text: str
-    theme_name: str
-    theme_colours: tuple[tuple[int, int, int], tuple[int, int, int]]
+    canvas: RGB
+    """Background of the chart (the theme's surface)."""
+    foreground: RGB
+    """Axes, ticks and labels (the theme's foreground)."""
+    colours: tuple[RGB, ...]
+    """One per series, in order (cycled)."""
     series: tuple[tuple[str | None, list[float], list[float], int], ...]
     counts: tuple[tuple[str, int], ...] = ()
     """Points of each named series the frame covers (all of them: only the drawing sums)."""
 
 
-def build_frame(plot: Plot, req: ChartRequest, console) -> list[Strip]:  # noqa: ANN001
+def build_frame(req: ChartRequest, console) -> list[Strip]:  # noqa: ANN001
     """Build one chart frame with plotext and decode it into strips (any thread)."""
     max_points = max(8, 2 * max(req.width, 10))
     drawn = []
@@ -63,21 +77,20 @@ def build_frame(plot: Plot, req: ChartRequest, console) -> list[Strip]:  # noqa:
             px, py = downsample_minmax(xs[:n], ys[:n], max_points)
             drawn.append((label, px, py))
     with PLOTEXT_LOCK:
-        if req.theme_name not in _plotext_themes:
-            surface, foreground = req.theme_colours
-            _plotext_themes[req.theme_name] = _rgbify_theme(surface, surface, foreground,
-                                                            "default", _sequence)
-        plot.clear_data()
-        plot.clear_figure()
-        plot.plotsize(req.width, req.height)
-        plot._set_size(req.width, req.height)  # as textual-plotext does: plotsize alone lags
-        plot.theme(req.theme_name)
-        plot.xlabel(req.xlabel)
-        for label, px, py in drawn:
-            plot.plot(px, py, marker="braille", label=label)
+        plotext.clear_figure()  # also back to plotext's defaults: size limits, colours
+        # A chart is sized by its widget, not by the terminal plotext would measure
+        plotext.limit_size(False, False)
+        plotext.plot_size(req.width, req.height)
+        plotext.canvas_color(req.canvas)
+        plotext.axes_color(req.canvas)
+        plotext.ticks_color(req.foreground)
+        plotext.xlabel(req.xlabel)
+        for i, (label, px, py) in enumerate(drawn):
+            plotext.plot(px, py, marker="braille", label=label,
+                         color=req.colours[i % len(req.colours)])
         if not drawn:
-            plot.title(req.empty_text)
-        ansi = plot.build()
+            plotext.title(req.empty_text)
+        ansi = plotext.build()
     text = Text.from_ansi(ansi)
     options = console.options.update(width=req.width, height=req.height, no_wrap=True)
     lines = console.render_lines(text, options, pad=True)
@@ -113,7 +126,6 @@ class SeriesPlot(Widget):
         self.empty_text = empty
         self.border_title = title
         self._series: dict[str, tuple[list[float], list[float]]] = {}
-        self._plot = Plot()
         self._dirty = True
         self._in_flight = False
         self._lines: list[Strip] | None = None
@@ -125,6 +137,12 @@ class SeriesPlot(Widget):
         """Names of the threads that built frames after the first (tests read it)."""
         self.shown_counts: dict[str, int] = {}
         """Points per series covered by the frame on screen (tests read it)."""
+
+    @property
+    def frame_size(self) -> Size:
+        """Size of the frame on screen (differs from ``size`` while a resize's new frame is
+        being built)."""
+        return self._frame_size
 
     # ------------------------------------------------------------------ data
 
@@ -174,23 +192,25 @@ class SeriesPlot(Widget):
         width, height = self.size
         if width <= 0 or height <= 0:
             return None  # hidden (another tab, a collapsed row): build when shown
-        theme = self.app.theme
         variables = self.app.theme_variables
+
+        def rgb(name: str, default: str) -> RGB:
+            return Color.parse(variables.get(name, default)).rgb
+
         counts = tuple((name, min(len(xs), len(ys))) for name, (xs, ys) in self._series.items())
         series = tuple(
             (name if len(self._series) > 1 else None, xs, ys, n)
             for (name, n), (xs, ys) in zip(counts, self._series.values()))
         return ChartRequest(
             width=width, height=height, xlabel=self.xlabel, empty_text=self.empty_text,
-            theme_name=f"textual-auto-{theme}",
-            theme_colours=(Color.parse(variables.get("surface", "black")).rgb,
-                           Color.parse(variables.get("foreground", "white")).rgb),
+            canvas=rgb("surface", "black"), foreground=rgb("foreground", "white"),
+            colours=tuple(rgb(name, "white") for name in SERIES_COLOURS),
             series=series, counts=counts)
 
     @work(thread=True, exit_on_error=False, group="chart-frame")
     def _build(self, request: ChartRequest) -> None:
         try:
-            lines = build_frame(self._plot, request, self.app.console)
+            lines = build_frame(request, self.app.console)
         finally:
             self.render_threads.add(threading.current_thread().name)
         self.post_message(self.FrameReady(request, lines))
@@ -248,7 +268,7 @@ class SeriesPlot(Widget):
             if request is not None:
                 self._dirty = False
                 self.redraws += 1
-                self._lines = build_frame(self._plot, request, self.app.console)
+                self._lines = build_frame(request, self.app.console)
                 self._frame_size = Size(request.width, request.height)
                 self.shown_counts = dict(request.counts)
         lines = self._lines or []
