@@ -303,10 +303,10 @@ async def test_resize_keeps_the_old_frame_until_the_worker_rebuilds() -> None:
         await pilot.press("l")
         assert not pane.show_details and plot.size.height > height_before
         for _ in range(100):  # bounded: a lost rebuild fails the test instead of hanging it
-            if plot._frame_size == plot.size:
+            if plot.frame_size == plot.size:
                 break
             await pilot.pause(0.05)
-        assert plot._frame_size == plot.size
+        assert plot.frame_size == plot.size
         assert plot.shown_counts == {"loss": 50}
         assert plot.render_threads and threading.current_thread().name not in plot.render_threads
         lines = [plot.render_line(y).text for y in range(plot.size.height)]
