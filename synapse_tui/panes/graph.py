@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import queue
 import time
+from dataclasses import dataclass
 from typing import Any
 
 from rich.markup import escape
@@ -98,12 +99,21 @@ class GraphPane(Vertical):
     selected: reactive[str | None] = reactive(None)
     """Key of the entity shown on the right."""
 
+    @dataclass
     class Progressed(Message):
         """The build worker added a batch (counts so far; ``done`` after the last one)."""
 
-        def __init__(self, rows: int, nodes: int, edges: int, done: bool) -> None:
-            super().__init__()
-            self.rows, self.nodes, self.edges, self.done = rows, nodes, edges, done
+        pane: GraphPane
+        """The pane whose graph grew (``control``, so ``@on(Progressed, "#id")`` works)."""
+        rows: int
+        nodes: int
+        edges: int
+        done: bool
+
+        @property
+        def control(self) -> GraphPane:
+            """The pane whose graph grew."""
+            return self.pane
 
     def __init__(self, config: RunConfig, *, id: str | None = None,
                  classes: str | None = None) -> None:
@@ -187,7 +197,7 @@ class GraphPane(Vertical):
             now = time.monotonic()
             if done or now - last_post >= 0.1:
                 last_post = now
-                self.post_message(self.Progressed(kg.rows, kg.nodes, kg.edges, done))
+                self.post_message(self.Progressed(self, kg.rows, kg.nodes, kg.edges, done))
             if done:
                 break
 

@@ -110,13 +110,19 @@ class SeriesPlot(Widget):
     }
     """
 
+    @dataclass
     class FrameReady(Message):
         """A worker finished a frame for this chart (posted from the worker thread)."""
 
-        def __init__(self, request: ChartRequest, lines: list[Strip]) -> None:
-            super().__init__()
-            self.request = request
-            self.lines = lines
+        plot: SeriesPlot
+        """The chart the frame is for (``control``, so ``@on(FrameReady, "#id")`` works)."""
+        request: ChartRequest
+        lines: list[Strip]
+
+        @property
+        def control(self) -> SeriesPlot:
+            """The chart the frame is for."""
+            return self.plot
 
     def __init__(self, title: str, *, xlabel: str = "step", empty: str = "no data yet",
                  id: str | None = None, classes: str | None = None) -> None:
@@ -213,7 +219,7 @@ class SeriesPlot(Widget):
             lines = build_frame(request, self.app.console)
         finally:
             self.render_threads.add(threading.current_thread().name)
-        self.post_message(self.FrameReady(request, lines))
+        self.post_message(self.FrameReady(self, request, lines))
 
     def on_series_plot_frame_ready(self, message: SeriesPlot.FrameReady) -> None:
         message.stop()
