@@ -52,7 +52,7 @@ PANES: tuple[tuple[str, str, type[Pane]], ...] = (
 INPUT_WINDOW_S = 0.1
 """For this long after a key or a mouse press, the garbage collector waits (a young-generation
 pass, up to ~10 ms while a run streams, then runs after the key's repaint instead of before
-it) and the screen repaints as soon as it is idle (see ``MainScreen``)."""
+it)."""
 
 STOP_SIGNALS = tuple(getattr(signal, n) for n in ("SIGHUP", "SIGTERM") if hasattr(signal, n))
 """An SSH drop (SIGHUP) or a kill (SIGTERM) ends the app and leaves a run training (it is a
@@ -81,27 +81,15 @@ def freeze_long_lived_objects() -> None:
 
 
 class MainScreen(Screen):
-    """The app's first screen: Textual's, with two changes that make keys answer sooner.
+    """The app's first screen: Textual's, without the full repaint on every focus move.
 
     ``Screen.focused`` repaints every cell when the focus moves (a full compositor update,
     ~10 ms here). The widgets that gain and lose the focus repaint themselves, restyled by
     their ``:focus`` rules, so here the focus change repaints nothing else.
-
-    Textual caps repaints at 60 a second with a timer that, after a repaint, waits 17-33 ms
-    before the next one; with a run streaming, a key often arrived in that wait (~25 ms
-    at p95). Within ``INPUT_WINDOW_S`` after a key or a mouse press, this screen repaints
-    as soon as it is idle instead, as Textual's own test pilot does; the cap still applies
-    to the background updates.
     """
 
     focused: Reactive[Widget | None] = Reactive(None, repaint=False)
     """The focused widget or None (as ``Screen.focused``, without the full repaint)."""
-
-    def on_idle(self) -> None:
-        """Repaint now (not on the capped timer) while the last input is recent."""
-        if time.monotonic() - getattr(self.app, "last_input_at", -INPUT_WINDOW_S) \
-                < INPUT_WINDOW_S:
-            self._on_timer_update()  # private: what textual.pilot.Pilot.pause calls
 
 
 class SynapseApp(App[int]):
