@@ -685,10 +685,10 @@ class TrainingPane(Vertical):
         self.start(resume_from=self.run_dir)
 
     def watch_has_focus(self, has_focus: bool) -> None:
-        # Textual restyles a widget and all its descendants when its focus changes; no rule
-        # styles the pane's children by the pane's focus, so restyle the pane alone (its
-        # ~25 widgets took ~5 ms of a Tab into or out of the pane).
-        self.app.stylesheet.update_nodes([self], animate=True)
+        # Textual restyles a widget and all its descendants when its focus changes (its ~25
+        # widgets took ~5 ms of a Tab into or out of the pane); no rule styles the pane or
+        # its children by the pane's focus, so there is nothing to restyle.
+        return
 
     def action_toggle_details(self) -> None:
         self.show_details = not self.show_details
