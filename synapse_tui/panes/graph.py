@@ -51,7 +51,7 @@ SAMPLE_LIMIT = 500
 REFRESH_S = 1.0
 """While loading, the entity list refreshes at most this often (the counts every 0.1 s)."""
 COMPACT_BELOW = 26
-"""Pane heights (rows) below which health, title and details take fewer rows."""
+"""Pane heights (rows) below which the entity title and the details take fewer rows."""
 SEARCH_DEBOUNCE_S = 0.15
 """A search starts once typing has paused this long (or at once on enter)."""
 
@@ -72,9 +72,10 @@ class GraphPane(Vertical):
     GraphPane #graph-title { height: auto; max-height: 2; padding: 0 1; }
     GraphPane #graph-ego { height: 1fr; min-height: 5; border: round $panel; }
     GraphPane #graph-detail { height: 8; }
-    GraphPane #graph-predicates { width: 1fr; border: round $panel; padding: 0 1; }
-    GraphPane #graph-samples { width: 2fr; border: round $panel; }
-    GraphPane.-compact #graph-health { max-height: 1; }
+    GraphPane #graph-predicates {
+        width: 1fr; height: 1fr; border: round $panel; padding: 0 1;
+    }
+    GraphPane #graph-samples { width: 2fr; height: 1fr; border: round $panel; }
     GraphPane.-compact #graph-title { max-height: 1; }
     GraphPane.-compact #graph-detail { height: 6; }
     """
@@ -155,8 +156,11 @@ class GraphPane(Vertical):
         self._show_sort()
 
     def on_resize(self) -> None:
-        """Short terminals (an 80x24 SSH session) give the drawing more of the height."""
+        """Short terminals (an 80x24 SSH session) give the drawing more of the height; the
+        health line is reworded to fit the width."""
         self.set_class(self.size.height < COMPACT_BELOW, "-compact")
+        if self.health is not None:
+            self._show_health(self.health)
 
     # ------------------------------------------------------------------ feeding
 
@@ -405,5 +409,6 @@ class GraphPane(Vertical):
     def _show_health(self, h: GraphHealth) -> None:
         self.health = h
         widget = self.query_one("#graph-health", Static)
-        widget.update(health_markup(h))
+        # the Static's padding takes a cell on each side; it may hold 2 lines (max-height)
+        widget.update(health_markup(h, width=self.size.width - 2, lines=2))
         widget.set_class(bool(h.contradictions or h.rows_without_kg), "-warn")

@@ -3,22 +3,45 @@
 from __future__ import annotations
 
 from rich.markup import escape
+from rich.text import Text
 
 from synapse_core.graph.health import Contradiction, GraphHealth
 
 
-def health_markup(h: GraphHealth) -> str:
-    """The one-paragraph health summary (coverage, concentration, contradictions)."""
-    contra = ""
+def health_markup(h: GraphHealth, width: int | None = None, lines: int = 2) -> str:
+    """The health summary (coverage, concentration, contradictions) in the longest wording
+    that fits ``lines`` lines of ``width`` cells (all of it when ``width`` is None).
+
+    Shorter wordings drop the first contradiction's example (``c`` lists them all), then
+    words, never a figure: on an 80-column terminal every figure stays in sight.
+    """
+    n = len(h.contradictions)
+    first = ""
     if h.contradictions:
         c = h.contradictions[0]
-        contra = (f": {escape(c.subj)} {escape(c.pred_a)}/{escape(c.pred_b)} "
-                  f"{escape(c.obj)} (lines {c.lines_a[0]}, {c.lines_b[0]})")
-    return (f"[b]Health[/b] rows: {h.rows_with_kg:,} with triplets, {h.rows_without_kg:,} "
-            f"without, {h.rows_with_malformed:,} malformed · {h.components:,} components, "
-            f"largest {100 * h.largest_component_edge_share:.0f}% of edges · top-10 "
-            f"{100 * h.top10_endpoint_share:.0f}% of endpoints · "
-            f"{len(h.contradictions)} contradictions{contra}")
+        first = (f": {escape(c.subj)} {escape(c.pred_a)}/{escape(c.pred_b)} "
+                 f"{escape(c.obj)} (lines {c.lines_a[0]}, {c.lines_b[0]})")
+    hint = " [dim](c lists them)[/dim]" if n else ""
+    rows = (f"rows: {h.rows_with_kg:,} with triplets, {h.rows_without_kg:,} without, "
+            f"{h.rows_with_malformed:,} malformed")
+    largest = f"{100 * h.largest_component_edge_share:.0f}%"
+    top10 = f"{100 * h.top10_endpoint_share:.0f}%"
+    forms = [
+        f"[b]Health[/b] {rows} · {h.components:,} components, largest {largest} of edges · "
+        f"top-10 {top10} of endpoints · {n} contradictions{first}",
+        f"[b]Health[/b] {rows} · {h.components:,} components, largest {largest} of edges · "
+        f"top-10 {top10} of endpoints · {n} contradictions{hint}",
+        f"[b]Health[/b] {h.rows_with_kg:,} with triplets, {h.rows_without_kg:,} without, "
+        f"{h.rows_with_malformed:,} malformed · {h.components:,} components, largest "
+        f"{largest} · top-10 {top10} · {n} contradictions{' (c)' if n else ''}",
+    ]
+    if width is None:
+        return forms[0]
+    room = max(1, width) * max(1, lines)
+    for form in forms:
+        if Text.from_markup(form).cell_len <= room:
+            return form
+    return forms[-1]
 
 
 def title_markup(name: str, degree: int, pagerank: float | None, samples: int,

@@ -179,3 +179,27 @@ async def test_a_failing_build_is_reported_and_the_next_load_works(records: list
         await _settle(app, pilot)
         assert "built" in str(app.query_one("#graph-status", Static).render())
         assert pane.graph.rows == 4
+
+
+def test_health_line_keeps_every_figure_at_80_columns() -> None:
+    """On an 80-column terminal (2 lines of 78 cells) the health summary is reworded, never
+    cut: every figure stays; the first contradiction's example gives way first."""
+    from rich.text import Text
+
+    from synapse_core.graph.health import Contradiction, GraphHealth
+    from synapse_tui.widgets.graph_text import health_markup
+
+    h = GraphHealth(rows=1_234_567, rows_with_kg=1_200_000, rows_without_kg=34_567,
+                    rows_with_malformed=4_321, malformed_triplets=5_000, triplets=3_000_000,
+                    nodes=500_000, edges=900_000, components=12_345, isolated_triplets=10,
+                    largest_component_edge_share=0.915, top10_endpoint_share=0.14,
+                    contradictions=[Contradiction("CO2", "plant growth", "increases",
+                                                  "decreases", (21,), (22,), "opposites")] * 3)
+    full = Text.from_markup(health_markup(h)).plain
+    assert "plant growth" in full
+    for width in (78, 100):
+        text = Text.from_markup(health_markup(h, width=width, lines=2)).plain
+        assert len(text) <= 2 * width, width
+        for figure in ("1,200,000", "34,567", "4,321", "12,345", "92%", "14%",
+                       "3 contradictions"):
+            assert figure in text, (width, figure)
