@@ -80,6 +80,18 @@ def freeze_long_lived_objects() -> None:
     gc.freeze()
 
 
+class PaneTab(TabPane):
+    """One tab of the app. A widget inside it that takes the focus while the tab is hidden
+    (a pane focusing its table when a background load ends) does not bring the tab to the
+    front under the user, as ``TabPane`` would; the app then puts the focus back in the
+    shown pane (``SynapseApp._keep_focus_in_shown_pane``)."""
+
+    @on(TabPane.Focused)
+    def _focused_while_hidden(self, event: TabPane.Focused) -> None:
+        if self.app.query_one(TabbedContent).active != self.id:
+            event.stop()
+
+
 class MainScreen(Screen):
     """The app's first screen: Textual's, without the full repaint on every focus move.
 
@@ -150,7 +162,7 @@ class SynapseApp(App[int]):
         yield RunHeader(id="header")
         with TabbedContent(initial=self.initial_tab, id="tabs"):
             for n, (tab_id, title, pane_cls) in enumerate(PANES, 1):
-                with TabPane(f"{n} {title}", id=tab_id):
+                with PaneTab(f"{n} {title}", id=tab_id):
                     yield pane_cls(self.config, id=f"{tab_id}-pane")
         yield KeyFooter()
 
