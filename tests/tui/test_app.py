@@ -438,3 +438,48 @@ async def test_picked_theme_is_remembered_but_the_config_file_wins(
         await pilot.pause()
         assert app.theme == "synapse-dark"
         assert any("settings.toml" in text for text in _toasts(app))
+
+
+async def test_a_focus_in_a_hidden_pane_does_not_switch_tabs(config: RunConfig) -> None:
+    """A pane that focuses one of its widgets while hidden (the dataset pane does when its
+    load ends) must not pull its tab over the one the user is on."""
+    app = SynapseApp(config, initial_tab="training")
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.pause()
+        assert _active(app) == "training"
+        hidden = next(w for w in app.pane("dataset").query("*") if w.focusable)
+        hidden.focus()
+        await pilot.pause()
+        assert _active(app) == "training"
+        assert app.focused is not None and app.pane("training") in (app.focused,
+                                                                    *app.focused.ancestors)
+
+
+async def test_narrow_footer_pins_the_help_key(config: RunConfig) -> None:
+    """Below 100 columns the keys that do not fit are one "?" away: "? Keys" is pinned at
+    the footer's right edge (the palette key's place) and opens the full list."""
+    from synapse_tui.widgets.footer import KeyFooter
+
+    app = SynapseApp(config)  # the dataset pane: more keys than 80 columns hold
+    async with app.run_test(size=(120, 40)) as pilot:
+        footer = app.query_one(KeyFooter)
+
+        def key(name: str):  # noqa: ANN202 - a FooterKey (not exported by Textual)
+            return next((k for k in footer.query("FooterKey") if k.key == name), None)
+
+        for _ in range(100):
+            if key("question_mark") is not None and key("ctrl+p") is not None:
+                break
+            await pilot.pause(0.05)
+        assert key("ctrl+p").region.right == footer.region.right  # the palette, wide
+        await pilot.resize_terminal(80, 24)
+        for _ in range(100):
+            help_key = key("question_mark")
+            if help_key is not None and help_key.region.right == footer.region.right:
+                break
+            await pilot.pause(0.05)
+        assert key("question_mark").region.right == footer.region.right == 80
+        assert key("ctrl+p") is None
+        await pilot.press("question_mark")
+        await pilot.pause()
+        assert isinstance(app.screen, HelpScreen)

@@ -1,4 +1,4 @@
-"""Snapshot of the first screen a user sees on the training tab (pytest-textual-snapshot).
+"""Snapshots (pytest-textual-snapshot): the training tab's first screen, and every tab at 80x24.
 
 The snapshot is the whole app at 120x40 on the training tab, idle, with a fixed data label
 and no clock: header, the four tab labels, the training panel and the footer. The other three
@@ -11,11 +11,19 @@ from __future__ import annotations
 
 import asyncio
 import json
+import types
+from itertools import islice
 from pathlib import Path
 
+import pytest
+from textual.widgets import Static
+
 from synapse_core.config import RunConfig
+from synapse_core.paths import demo_dataset_path
 from synapse_tui.app import SynapseApp
+from synapse_tui.panes import dataset as dataset_pane
 from synapse_tui.panes.dataset import DatasetPane
+from synapse_tui.panes.graph import GraphPane
 
 
 def test_first_screen_training_tab(snap_compare, tmp_path: Path) -> None:
@@ -39,3 +47,35 @@ def test_first_screen_training_tab(snap_compare, tmp_path: Path) -> None:
         await pilot.pause()
 
     assert snap_compare(app, terminal_size=(120, 40), run_before=settle)
+
+
+@pytest.mark.parametrize("tab", ["dataset", "graph", "training", "export"])
+def test_every_tab_at_80x24(tab: str, snap_compare, tmp_path: Path,
+                            monkeypatch: pytest.MonkeyPatch) -> None:
+    """An 80x24 SSH session: each tab on fixed data (the demo's first 12 rows) with a frozen
+    clock. Nothing important may be cut: the graph's health figures, the dataset's status,
+    and (in the footer) the help key that lists whatever keys do not fit."""
+    monkeypatch.setattr(dataset_pane, "time", types.SimpleNamespace(monotonic=lambda: 1000.0))
+    data = tmp_path / "prof_synapse_head.jsonl"
+    with open(demo_dataset_path(), encoding="utf-8") as src:
+        data.write_text("".join(islice(src, 12)), encoding="utf-8")
+    cfg = RunConfig()
+    cfg.data.path = str(data)
+    cfg.training.runs_dir = str(tmp_path / "runs")
+    cfg.export.out_dir = str(tmp_path / "exports")
+    app = SynapseApp(cfg, data_label="prof_synapse_head.jsonl", initial_tab=tab)
+
+    async def settle(pilot) -> None:
+        pane = app.query_one(dataset_pane.DatasetPane)
+        graph = app.query_one(GraphPane)
+        for _ in range(400):  # the load and the graph's health (seconds on a busy machine)
+            if not pane.loading and len(pane.table) == 12 and graph.health is not None:
+                break
+            await asyncio.sleep(0.05)
+        # the export folder is this test's temporary folder: show it the same everywhere
+        app.query_one("#export-status", Static).update("exports in <tmp>/exports")
+        await pilot.pause(0.3)  # the entity list, focus and footer settle
+        app.clear_notifications()
+        await pilot.pause()
+
+    assert snap_compare(app, terminal_size=(80, 24), run_before=settle)
