@@ -414,3 +414,28 @@ async def test_narrow_footer_pins_the_help_key(config: RunConfig) -> None:
         await pilot.press("question_mark")
         await pilot.pause()
         assert isinstance(app.screen, HelpScreen)
+
+
+async def test_palette_offers_each_pane_key_by_its_tooltip(config: RunConfig) -> None:
+    """Palette commands come from the bindings: a pane's key is found by its tooltip, and
+    choosing it shows the pane and runs the key's action there."""
+    from synapse_tui.commands import binding_commands
+    from synapse_tui.panes.graph import GraphPane
+    from synapse_tui.panes.training import TrainingPane
+
+    app = SynapseApp(config)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.pause()
+        titles = {cmd.title for cmd in binding_commands(app)}
+        for binding in GraphPane.BINDINGS:
+            assert f"Graph: {binding.tooltip}" in titles
+        assert "Training: Start a training run" in titles
+        assert "Training: Pause or resume the running run" not in titles  # no run: not now
+        assert app.query_one(GraphPane).sort == "degree"
+        await pilot.press("ctrl+p", *"sort the entity list")
+        await pilot.pause(0.3)
+        await pilot.press("enter")
+        await pilot.pause()
+        assert _active(app) == "graph"
+        assert app.query_one(GraphPane).sort == "pagerank"
+        assert not app.query_one(TrainingPane).active
