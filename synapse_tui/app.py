@@ -179,8 +179,8 @@ class SynapseApp(App[int]):
             self.set_interval(TERMINAL_CHECK_S, self._check_terminal)
         # subscribed after the start-up theme is set: only the user's own picks are saved
         self.theme_changed_signal.subscribe(self, self._remember_theme)
-        # After the panes' own deferred focus calls: a focus inside a hidden tab makes
-        # TabbedContent switch to that tab.
+        # After the panes' own deferred focus calls (a focus inside a hidden tab is sent
+        # back to the shown one: see PaneTab).
         self.call_after_refresh(self.action_show_pane, self.initial_tab)
         self.call_after_refresh(self._attach_live_run)
 
