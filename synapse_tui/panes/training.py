@@ -707,8 +707,8 @@ class TrainingPane(Vertical):
         self._log(f"export queued: {self.run_dir}")
 
     @on(Button.Pressed)
-    def _button(self, event: Button.Pressed) -> None:
+    async def _button(self, event: Button.Pressed) -> None:
         event.stop()
         action = ACTION_OF.get(event.button.id or "")
-        if action is not None:
-            getattr(self, f"action_{action}")()
+        if action is not None:  # as its key would (Textual's action system, check_action)
+            await self.run_action(action)
