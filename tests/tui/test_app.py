@@ -439,3 +439,19 @@ async def test_palette_offers_each_pane_key_by_its_tooltip(config: RunConfig) ->
         assert _active(app) == "graph"
         assert app.query_one(GraphPane).sort == "pagerank"
         assert not app.query_one(TrainingPane).active
+
+
+async def test_training_buttons_run_their_keys_actions(config: RunConfig) -> None:
+    """A button of the training pane runs the same action as its key (through Textual's
+    action system): "Open run" opens the run picker, "Stop" with no run does nothing."""
+    from synapse_tui.screens.open_run import OpenRunScreen
+
+    app = SynapseApp(config, initial_tab="training")
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.pause()
+        await pilot.click("#btn-stop")
+        await pilot.pause()
+        assert app.screen is app.screen_stack[0]  # disabled: no question asked
+        await pilot.click("#btn-open")
+        await pilot.pause()
+        assert isinstance(app.screen, OpenRunScreen)
