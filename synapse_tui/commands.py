@@ -12,7 +12,7 @@ only commands written here.
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import partial
 from typing import TYPE_CHECKING, cast
 
@@ -66,7 +66,8 @@ def binding_commands(app: SynapseApp) -> list[Command]:
 
 
 def _key_help(app: SynapseApp, binding: Binding) -> str:
-    keys = app.get_key_display(binding)
+    keys = " / ".join(app.get_key_display(replace(binding, key=key.strip()))
+                      for key in binding.key.split(","))
     return f"key {keys} · id {binding.id}" if binding.id else f"key {keys}"
 
 
