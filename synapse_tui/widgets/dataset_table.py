@@ -80,26 +80,41 @@ class DatasetTable(ScrollView, can_focus=True):
     cursor: reactive[int] = reactive(0, always_update=True)
     """Position of the highlighted row in the current view."""
 
+    @dataclass
     class RowHighlighted(Message):
         """The cursor moved onto a row (``line`` is its source line)."""
 
-        def __init__(self, line: int) -> None:
-            super().__init__()
-            self.line = line
+        table: DatasetTable
+        line: int
 
+        @property
+        def control(self) -> DatasetTable:
+            """The table (so ``@on(RowHighlighted, "#id")`` works)."""
+            return self.table
+
+    @dataclass
     class RowSelected(Message):
         """The user pressed Enter on (or clicked) a row."""
 
-        def __init__(self, line: int) -> None:
-            super().__init__()
-            self.line = line
+        table: DatasetTable
+        line: int
 
+        @property
+        def control(self) -> DatasetTable:
+            """The table (so ``@on(RowSelected, "#id")`` works)."""
+            return self.table
+
+    @dataclass
     class SortRequested(Message):
         """A header cell was clicked: sort by that store column."""
 
-        def __init__(self, key: str) -> None:
-            super().__init__()
-            self.key = key
+        table: DatasetTable
+        key: str
+
+        @property
+        def control(self) -> DatasetTable:
+            """The table (so ``@on(SortRequested, "#id")`` works)."""
+            return self.table
 
     def __init__(self, table: RowTable, *, id: str | None = None) -> None:
         super().__init__(id=id)
@@ -158,7 +173,7 @@ class DatasetTable(ScrollView, can_focus=True):
         self.refresh()
         line = self.current_line
         if line is not None:
-            self.post_message(self.RowHighlighted(line))
+            self.post_message(self.RowHighlighted(self, line))
 
     def _scroll_to_cursor(self) -> None:
         body = max(1, self.size.height - 1)
@@ -182,14 +197,14 @@ class DatasetTable(ScrollView, can_focus=True):
     def action_select(self) -> None:
         line = self.current_line
         if line is not None:
-            self.post_message(self.RowSelected(line))
+            self.post_message(self.RowSelected(self, line))
 
     def on_click(self, event: events.Click) -> None:
         if event.y == 0:
             x = event.x + int(self.scroll_offset.x)
             for col in COLUMNS:
                 if x < col.width + 1:
-                    self.post_message(self.SortRequested(col.key))
+                    self.post_message(self.SortRequested(self, col.key))
                     return
                 x -= col.width + 1
             return
