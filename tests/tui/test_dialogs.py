@@ -103,6 +103,7 @@ async def test_help_scrolls_with_the_keyboard_at_once(tmp_path: Path) -> None:
         await pilot.press("question_mark")
         await pilot.pause()
         assert isinstance(app.screen, HelpScreen)
+        assert "[ui] keymap" in str(app.screen.query_one("#help-text").render())
         scroll = app.screen.query_one("#help-scroll", VerticalScroll)
         assert scroll.max_scroll_y > 0, "the list fits: nothing to scroll at this size"
         assert scroll.has_focus
