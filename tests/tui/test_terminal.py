@@ -80,7 +80,6 @@ def app_in_tmux(tmp_path: Path) -> Iterator[Tmux]:
         tmux.run("kill-server")
 
 
-@pytest.mark.slow  # ~20 s on a busy 2-core box: a real process, eight keys, 16 resizes
 def test_partial_repaints_leave_what_a_full_repaint_draws(app_in_tmux: Tmux) -> None:
     """Tab, shift+tab and the details toggle on the training tab: after each, the window
     equals itself after a full repaint (characters and colours)."""
