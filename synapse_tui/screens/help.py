@@ -37,7 +37,8 @@ class HelpScreen(ModalScreen[None]):
     def compose(self) -> ComposeResult:
         width = max((len(k) for k, _, _ in self.rows), default=4) + 2
         lines = ["[b]Keys[/b]  (remap with [i]\\[ui] keymap = { <id> = \"<key>\" }[/i] "
-                 "in the run config; ctrl+p opens the command palette; ↑↓ pgup pgdn scroll)", ""]
+                 "in the run config; ctrl+p opens the command palette; "
+                 "↑↓ pgup pgdn scroll)", ""]
         for keys, description, binding_id in self.rows:
             lines.append(f"[b]{escape(keys.ljust(width))}[/b]{escape(description)}"
                          f"  [dim]{escape(binding_id)}[/dim]")

@@ -25,7 +25,6 @@ import threading
 from dataclasses import dataclass
 
 import plotext
-
 from rich.segment import Segment
 from rich.style import Style
 from rich.text import Text
