@@ -19,6 +19,35 @@ from textual.widgets import Button, Label
 CANCEL_LABEL = "Cancel"
 
 
+class ChoiceBar(Horizontal):
+    """A dialog's row of buttons where only the focused one is highlighted.
+
+    Give the buttons the default variant (a variant's colour reads as "selected") and mark
+    a destructive one with the ``-destructive`` class: it is drawn in the error colour, and
+    filled with it only while focused. ``←``/``→`` move between the buttons as tab does.
+    """
+
+    DEFAULT_CSS = """
+    ChoiceBar { height: auto; align-horizontal: right; }
+    ChoiceBar > Button {
+        margin-left: 2; min-width: 12; background: $surface !important;
+        background-tint: transparent !important;
+    }
+    ChoiceBar > Button.-destructive { color: $text-error; }
+    ChoiceBar > Button:focus {
+        background: $primary !important; color: $text; text-style: bold !important;
+    }
+    ChoiceBar > Button.-destructive:focus { background: $error !important; }
+    """
+
+    BINDINGS = [
+        Binding("left,up", "app.focus_previous", "Previous", show=False,
+                id="choice-previous", tooltip="Highlight the previous button"),
+        Binding("right,down", "app.focus_next", "Next", show=False,
+                id="choice-next", tooltip="Highlight the next button"),
+    ]
+
+
 class ConfirmScreen(ModalScreen[bool]):
     """Ask ``question``; dismisses with True (confirm) or False (cancel, escape).
 
@@ -33,24 +62,12 @@ class ConfirmScreen(ModalScreen[bool]):
         border: thick $warning; background: $surface;
     }
     ConfirmScreen #confirm-question { width: 1fr; margin-bottom: 1; }
-    #confirm-buttons { height: auto; align-horizontal: right; }
-    /* by id: above Button's own variant rules, which would reverse the focused one */
-    #confirm-buttons > Button { margin-left: 2; min-width: 12; background: $surface; }
-    #confirm-buttons > Button.-destructive { color: $text-error; }
-    #confirm-buttons > Button:focus {
-        background: $primary; color: $text; text-style: bold; background-tint: transparent;
-    }
-    #confirm-buttons > Button.-destructive:focus { background: $error; }
     ConfirmScreen #confirm-hint { width: 1fr; margin-top: 1; color: $text-muted; }
     """
 
     BINDINGS = [
         Binding("y", "confirm", "Yes", id="confirm-yes", tooltip="Confirm"),
         Binding("n,escape", "cancel", "No", id="confirm-no", tooltip="Cancel"),
-        Binding("left,up", "app.focus_previous", "Previous", show=False,
-                id="confirm-previous", tooltip="Highlight the previous button"),
-        Binding("right,down", "app.focus_next", "Next", show=False,
-                id="confirm-next", tooltip="Highlight the next button"),
     ]
 
     def __init__(self, question: str, confirm_label: str = "Yes") -> None:
@@ -61,7 +78,7 @@ class ConfirmScreen(ModalScreen[bool]):
     def compose(self) -> ComposeResult:
         with Vertical():
             yield Label(escape(self.question), id="confirm-question")
-            with Horizontal(id="confirm-buttons"):
+            with ChoiceBar(id="confirm-buttons"):
                 yield Button(CANCEL_LABEL, id="confirm-cancel")
                 yield Button(self.confirm_label, id="confirm-ok", classes="-destructive")
             yield Label("", id="confirm-hint")
