@@ -65,7 +65,8 @@ class ExportPane(Vertical):
     def compose(self) -> ComposeResult:
         yield Static(f"exports in {escape(str(self.out_dir))}", id="export-status")
         yield ExportJobsTable(id="export-jobs")
-        log = RichLog(id="export-log", markup=True, wrap=True, max_lines=2000)
+        # min_width: RichLog wraps at 78 columns at least, wider than its box at 80x24
+        log = RichLog(id="export-log", markup=True, wrap=True, max_lines=2000, min_width=20)
         log.can_focus = False  # keys go to the jobs table
         yield log
 
