@@ -5,9 +5,11 @@ from __future__ import annotations
 from rich.markup import escape
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import Horizontal, Vertical
+from textual.containers import Vertical
 from textual.screen import ModalScreen
 from textual.widgets import Button, Label
+
+from synapse_tui.screens.confirm import ChoiceBar
 
 LEAVE, STOP = "leave", "stop"
 """What ``QuitRunScreen`` dismisses with (None: cancel)."""
@@ -24,8 +26,6 @@ class QuitRunScreen(ModalScreen[str | None]):
         border: thick $primary; background: $surface;
     }
     QuitRunScreen #quit-question { width: 1fr; margin-bottom: 1; }
-    QuitRunScreen Horizontal { height: auto; align-horizontal: right; }
-    QuitRunScreen Button { margin-left: 2; }
     """
 
     BINDINGS = [
@@ -46,10 +46,11 @@ class QuitRunScreen(ModalScreen[str | None]):
                                "its own: leave it training (synapse-tui attaches to it next "
                                "time; synapse runs lists it), or checkpoint and stop it?"),
                         id="quit-question")
-            with Horizontal():
+            # only the focused button is highlighted (ChoiceBar): what Enter presses
+            with ChoiceBar():
                 yield Button("Cancel", id="quit-cancel")
-                yield Button("Stop it", variant="warning", id="quit-stop")
-                yield Button("Leave it training", variant="primary", id="quit-leave")
+                yield Button("Stop it", id="quit-stop", classes="-destructive")
+                yield Button("Leave it training", id="quit-leave")
 
     def on_mount(self) -> None:
         self.query_one("#quit-leave", Button).focus()  # the safe choice is the default
