@@ -16,10 +16,11 @@ from synapse_tui.app import SynapseApp
 from synapse_tui.panes.training import TrainingPane
 from synapse_tui.screens.confirm import ConfirmScreen
 from synapse_tui.screens.help import HelpScreen
+from synapse_tui.screens.quit_run import LEAVE, STOP, QuitRunScreen
 
 DIALOGS = [
     ("Stop training? A checkpoint is saved first.", "Stop"),
-    ("A run is training. Checkpoint it, stop it and quit?", "Stop and quit"),
+    ("Replace run.toml?", "Replace"),
 ]
 
 
@@ -38,7 +39,7 @@ class DialogHost(App[None]):
         self.push_screen(ConfirmScreen(self.question, self.label), self.answers.append)
 
 
-def _highlighted(screen: ConfirmScreen) -> list[str]:
+def _highlighted(screen: ConfirmScreen | QuitRunScreen) -> list[str]:
     """Ids of the buttons drawn highlighted (a background other than the dialog's)."""
     dialog = screen.query_one("Vertical").styles.background
     return [b.id or "" for b in screen.query(Button) if b.styles.background != dialog]
@@ -87,6 +88,48 @@ async def test_enter_does_what_is_highlighted_and_cancel_is_the_default(
         assert app.answers == [False, True, True, False, False]
 
 
+class QuitHost(App[None]):
+    """Opens the quit-with-a-run question and records its answers."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.answers: list[str | None] = []
+
+    def compose(self) -> ComposeResult:
+        yield Label("behind the dialog")
+
+    def ask(self) -> None:
+        self.push_screen(QuitRunScreen("run-20260101-000000"), self.answers.append)
+
+
+async def test_quit_with_a_run_highlights_what_enter_presses() -> None:
+    """Quit while a run trains: "Leave it training" (nothing lost) is focused and the only
+    highlighted button; moving to "Stop it" moves the highlight, and Enter presses it."""
+    app = QuitHost()
+    async with app.run_test(size=(80, 24)) as pilot:
+        app.ask()
+        await pilot.pause()
+        screen = app.screen
+        assert isinstance(screen, QuitRunScreen)
+        assert screen.focused is screen.query_one("#quit-leave", Button)
+        assert _highlighted(screen) == ["quit-leave"]
+        await pilot.press("enter")
+        await pilot.pause()
+        app.ask()
+        await pilot.pause()
+        screen = app.screen
+        await pilot.press("left")
+        await pilot.pause()
+        assert _highlighted(screen) == ["quit-stop"]
+        await pilot.press("enter")
+        await pilot.pause()
+        app.ask()
+        await pilot.pause()
+        await pilot.press("escape")
+        await pilot.pause()
+        assert app.answers == [LEAVE, STOP, None]
+
+
 async def test_help_scrolls_with_the_keyboard_at_once(tmp_path: Path) -> None:
     """At 80x24 the key list is longer than the overlay: the arrow and page keys scroll it
     without a Tab first."""
@@ -124,8 +167,9 @@ async def test_help_scrolls_with_the_keyboard_at_once(tmp_path: Path) -> None:
 @pytest.mark.slow
 async def test_enter_on_the_stop_and_quit_dialogs_keeps_a_real_run_going(
         tiny_model_dir, tmp_path: Path) -> None:
-    """A real run in the app: Enter on the Quit dialog and on the Stop dialog cancels (the
-    run goes on, no stop requested); choosing Stop and pressing Enter stops it."""
+    """A real run in the app: the Quit question opens on "Leave it training" (escape here:
+    stay); Enter on the Stop dialog cancels (the run goes on, no stop requested); choosing
+    Stop and pressing Enter stops it."""
     cfg = RunConfig()
     cfg.training.runs_dir = str(tmp_path / "runs")
     cfg.model.name_or_path = str(tiny_model_dir("pixtral"))
@@ -143,15 +187,20 @@ async def test_enter_on_the_stop_and_quit_dialogs_keeps_a_real_run_going(
                 break
             await pilot.pause(0.1)
         assert pane.series.steps and pane.active
-        for key in ("ctrl+q", "x"):
-            await pilot.press(key)
-            await pilot.pause()
-            assert isinstance(app.screen, ConfirmScreen), key
-            await pilot.press("enter")
-            await pilot.pause()
-            assert not isinstance(app.screen, ConfirmScreen)
-            assert app.is_running and pane.active
-            assert pane.control is not None and not pane.control.stop_requested.is_set()
+        await pilot.press("ctrl+q")
+        await pilot.pause()
+        assert isinstance(app.screen, QuitRunScreen)
+        assert app.screen.focused is app.screen.query_one("#quit-leave", Button)
+        await pilot.press("escape")
+        await pilot.pause()
+        await pilot.press("x")
+        await pilot.pause()
+        assert isinstance(app.screen, ConfirmScreen)
+        await pilot.press("enter")
+        await pilot.pause()
+        assert not isinstance(app.screen, ConfirmScreen)
+        assert app.is_running and pane.active
+        assert pane.control is not None and not pane.control.stop_requested.is_set()
         await pilot.press("x")
         await pilot.pause()
         await pilot.press("right", "enter")
