@@ -181,12 +181,12 @@ async def test_enter_on_the_stop_and_quit_dialogs_keeps_a_real_run_going(
     async with app.run_test(size=(120, 40)) as pilot:
         pane = app.query_one(TrainingPane)
         await pilot.pause()
-        await pilot.press("s")
-        for _ in range(1200):  # bounded: the tiny model loads in seconds
-            if pane.series.steps or not pane.active:
+        pane.start()
+        for _ in range(2400):  # bounded: a broken run fails the test instead of hanging it
+            if pane.series.steps or pane.state == "failed":
                 break
             await pilot.pause(0.1)
-        assert pane.series.steps and pane.active
+        assert pane.series.steps and pane.active, pane.state
         await pilot.press("ctrl+q")
         await pilot.pause()
         assert isinstance(app.screen, QuitRunScreen)
