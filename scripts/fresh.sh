@@ -43,6 +43,15 @@ fi
 
 case "$what" in
   app)  exec .venv/bin/synapse-tui "$@" ;;
-  test) exec .venv/bin/python -m pytest "$@" ;;
+  test)
+    # the real-terminal tests drive the app in tmux: install it where we can (root + apt)
+    if ! command -v tmux >/dev/null 2>&1; then
+      if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+        apt-get update -qq && apt-get install -y -qq tmux >/dev/null
+      else
+        echo "tmux not found: the real-terminal tests will be skipped (install tmux)" >&2
+      fi
+    fi
+    exec .venv/bin/python -m pytest "$@" ;;
   *)    echo "usage: scripts/fresh.sh app|test [ARGS...]" >&2; exit 2 ;;
 esac
