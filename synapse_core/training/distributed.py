@@ -78,17 +78,16 @@ class LaunchPlan:
 
 def plan_launch(cfg: RunConfig) -> LaunchPlan:
     """Resolve ``training.gpus`` (not "auto") against this machine; ConfigError names the key."""
-    kind, arg = parse_gpus(cfg.training.gpus, cfg.source)
-    if kind == "cpu":
-        assert isinstance(arg, int)
-        return LaunchPlan("cpu", arg, "")  # hidden GPUs: gloo ranks train on the CPU
+    choice = parse_gpus(cfg.training.gpus, cfg.source)
+    if choice.kind == "cpu":
+        return LaunchPlan("cpu", choice.cpu_ranks, "")  # hidden GPUs: gloo ranks train on the CPU
     import torch  # heavy: counting the CUDA devices
 
     count = torch.cuda.device_count() if torch.cuda.is_available() else 0
     if count == 0:
         raise ConfigError("training.gpus", f"{cfg.training.gpus!r} but no CUDA GPU is visible; "
                           "use 'auto' (CPU) or 'cpu:N'", cfg.source)
-    wanted = list(range(count)) if kind == "all" else list(arg)  # type: ignore[arg-type]
+    wanted = list(range(count)) if choice.kind == "all" else list(choice.cuda_indices)
     missing = [i for i in wanted if i >= count]
     if missing:
         raise ConfigError("training.gpus", f"GPU {missing[0]} does not exist: {count} CUDA "

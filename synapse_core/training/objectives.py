@@ -49,7 +49,7 @@ def training_args_kwargs(cfg: RunConfig, output_dir: Path, *, optim: str, bf16: 
         warmup_steps=t.warmup_ratio,  # transformers 5: a float < 1 is a ratio of the steps
         lr_scheduler_type=t.lr_scheduler_type,
         max_grad_norm=t.max_grad_norm,
-        neftune_noise_alpha=t.neftune_noise_alpha,
+        neftune_noise_alpha=t.neftune_noise_alpha or None,  # 0 = off; transformers: None
         weight_decay=t.weight_decay,
         bf16=bf16,
         gradient_checkpointing=t.gradient_checkpointing,

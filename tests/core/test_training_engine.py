@@ -53,7 +53,7 @@ def tiny_config(model_dir: Path, objective: str = "kto", steps: int = 3) -> RunC
     t.gradient_checkpointing = False
     t.warmup_ratio = 0.0
     t.lr_scheduler_type = "constant"
-    t.neftune_noise_alpha = None
+    t.neftune_noise_alpha = 0.0  # off
     t.save_steps = 1000
     return cfg
 

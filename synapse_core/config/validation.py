@@ -1,0 +1,152 @@
+"""Validation generated from the schema: pydantic checks each declared setting, this module
+turns its findings into ``FILE: key: message`` lines (all of them, in file order) and adds
+the rules that span settings."""
+
+from __future__ import annotations
+
+import difflib
+import types
+from typing import Any, Literal, Union, get_args, get_origin
+
+from pydantic import BaseModel, ValidationError
+from pydantic.fields import FieldInfo
+
+from synapse_core.config.errors import ConfigError, ConfigIssue
+from synapse_core.config.rules import ERROR_RULES, config_warnings
+from synapse_core.config.schema import RunConfig, Section, allowed_range
+
+SECTIONS: dict[str, type[Section]] = {
+    name: info.annotation for name, info in RunConfig.model_fields.items()  # type: ignore[misc]
+}
+"""Each section's model by its table name, in file order."""
+
+_RANGE = {"greater_than", "greater_than_equal", "less_than", "less_than_equal"}
+
+
+def config_from_dict(raw: dict[str, Any], source: str | None = None) -> RunConfig:
+    """Build and validate a RunConfig from a nested dict (missing keys take defaults).
+
+    Raises one ``ConfigError`` listing every problem, in the order the keys appear in ``raw``.
+    """
+    issues: list[ConfigIssue] = []
+    bad: set[str] = set()  # sections and settings found invalid
+    try:
+        cfg: RunConfig | None = RunConfig.model_validate(raw)
+    except ValidationError as e:
+        issues = [_issue(err, raw, source) for err in e.errors()]
+        bad = {_setting_of(i.key) for i in issues}
+        cfg = _without(raw, bad)
+    if cfg is not None:
+        cfg.source = source
+        for keys, rule in ERROR_RULES:
+            if bad.isdisjoint([*keys, *(k.split(".")[0] for k in keys)]):
+                issues.extend(rule(cfg))
+    if issues:
+        raise ConfigError.from_issues(sorted(issues, key=_file_order(raw)))
+    assert cfg is not None
+    return cfg
+
+
+def validate(cfg: RunConfig) -> list[ConfigIssue]:
+    """Check every setting of ``cfg`` (after changes made in code) and the cross-field rules.
+
+    Raises ``ConfigError`` with every problem; returns the warnings (settings that leave a
+    label class empty), which are not fatal.
+    """
+    config_from_dict(cfg.to_dict(), cfg.source)
+    return config_warnings(cfg)
+
+
+def _setting_of(key: str) -> str:
+    """``export.overrides.[`` -> ``export.overrides``: the declared setting a key belongs to."""
+    return ".".join(key.split(".")[:2])
+
+
+def _without(raw: dict[str, Any], bad: set[str]) -> RunConfig | None:
+    """``raw`` validated with its bad settings left at their defaults (for the cross-field
+    rules, which should still speak when an unrelated key is wrong)."""
+    clean: dict[str, Any] = {}
+    for name, table in raw.items():
+        if name in bad or name not in SECTIONS or not isinstance(table, dict):
+            continue
+        clean[name] = {k: v for k, v in table.items() if f"{name}.{k}" not in bad}
+    try:
+        return RunConfig.model_validate(clean)
+    except ValidationError:  # pragma: no cover - every bad key was left out
+        return None
+
+
+def _file_order(raw: dict[str, Any]) -> Any:
+    sections = list(raw)
+
+    def order(issue: ConfigIssue) -> tuple[int, int]:
+        section, _, rest = issue.key.partition(".")
+        if section not in raw:
+            return len(sections), 0
+        table = raw[section]
+        keys = list(table) if isinstance(table, dict) else []
+        name = rest.split(".")[0]
+        return sections.index(section), keys.index(name) if name in keys else len(keys)
+    return order
+
+
+def nearest(name: str, known: list[str]) -> str:
+    """The known name most like ``name`` (difflib's ratio), for "did you mean"."""
+    return max(known, key=lambda k: difflib.SequenceMatcher(None, name, k).ratio())
+
+
+def _unknown(name: str, known: list[str], what: str) -> str:
+    return (f"unknown {what}; did you mean {nearest(name, known)}? known {what}s: "
+            + ", ".join(known))
+
+
+def _issue(err: Any, raw: dict[str, Any], source: str | None) -> ConfigIssue:
+    """One pydantic error as ``key: message`` in the words the config's users read."""
+    loc = [str(p) for p in err["loc"]]
+    kind = err["type"]
+    section = loc[0]
+    if len(loc) == 1:
+        if kind == "extra_forbidden":
+            return ConfigIssue(section, _unknown(section, list(SECTIONS), "section"), source)
+        return ConfigIssue(section, f"expected a table [{section}], got {err['input']!r}", source)
+    model = SECTIONS[section]
+    name, key = loc[1], f"{section}.{loc[1]}"
+    if kind == "extra_forbidden":
+        return ConfigIssue(key, _unknown(name, list(model.model_fields), "key"), source)
+    info = model.model_fields[name]
+    value = raw[section][name]
+    if kind == "config":  # our own validators' words; a table key they name joins the key
+        key = ".".join([key, *(p for p in loc[2:] if p != "[key]")])
+        return ConfigIssue(key, err["msg"], source)
+    if kind in _RANGE:
+        if _base(info.annotation) is float and isinstance(value, int):
+            value = float(value)  # TOML's 0 in a float setting is 0.0
+        return ConfigIssue(key, f"{value!r} is out of range; allowed {allowed_range(info)}",
+                           source)
+    if kind == "literal_error":
+        choices = ", ".join(map(str, get_args(_base(info.annotation))))
+        return ConfigIssue(key, f"{value!r} is not allowed; choose one of {choices}", source)
+    if kind == "finite_number":
+        return ConfigIssue(key, f"expected a finite number, got {value!r}", source)
+    return ConfigIssue(key, f"{_expected(info)}, got {value!r}", source)
+
+
+def _base(annotation: Any) -> Any:
+    """``float | None`` -> ``float``: the type a value must have when it is set."""
+    if get_origin(annotation) in (Union, types.UnionType):
+        return next(a for a in get_args(annotation) if a is not type(None))
+    return annotation
+
+
+_EXPECTED = {bool: "expected true or false", int: "expected an integer",
+             float: "expected a number", str: "expected a string",
+             list: "expected a list of strings", dict: "expected a table of strings"}
+
+
+def _expected(info: FieldInfo) -> str:
+    base = _base(info.annotation)
+    if get_origin(base) is Literal:
+        return "expected one of " + ", ".join(map(str, get_args(base)))
+    if isinstance(base, type) and issubclass(base, BaseModel):  # pragma: no cover - sections
+        return "expected a table"
+    return _EXPECTED.get(get_origin(base) or base, f"expected {base}")
