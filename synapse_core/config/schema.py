@@ -11,8 +11,9 @@ from __future__ import annotations
 
 import os
 import re
+import types
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, Union, get_args, get_origin
 
 import annotated_types
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, PrivateAttr
@@ -49,6 +50,13 @@ def setting(default: Any = None, help: str = "", *, factory: Any = None, unit: s
     if factory is not None:
         return Field(default_factory=factory, description=help, json_schema_extra=extra)
     return Field(default, description=help, ge=ge, gt=gt, le=le, json_schema_extra=extra)
+
+
+def unset_type(annotation: Any) -> Any:
+    """``float | None`` -> ``float``: the type a setting's value has when it is set."""
+    if get_origin(annotation) in (Union, types.UnionType):
+        return next(a for a in get_args(annotation) if a is not type(None))
+    return annotation
 
 
 def allowed_range(info: FieldInfo, *, lo: float | None = None) -> str:

@@ -7,10 +7,13 @@ import logging
 import os
 import tomllib
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal, get_args, get_origin
+
+import annotated_types
+from pydantic.fields import FieldInfo
 
 from synapse_core.config.errors import ConfigError
-from synapse_core.config.schema import RunConfig, demo_config
+from synapse_core.config.schema import RunConfig, allowed_range, demo_config, unset_type
 from synapse_core.config.validation import config_from_dict, validate
 from synapse_core.fileio import atomic_write_text
 
@@ -94,14 +97,26 @@ def dump_config(cfg: RunConfig, *, comments: bool = True) -> str:
         for key, info in type(section).model_fields.items():
             extra = info.json_schema_extra if isinstance(info.json_schema_extra, dict) else {}
             if comments and info.description:
-                unit = f"{extra['unit']}; " if extra.get("unit") else ""
-                lines.append(f"# {unit}{info.description}")
+                lines.append(f"# {help_line(info)}")
             value = getattr(section, key)
             if value is None:
                 lines.append(f"# {key} = {_toml_value(extra.get('example'))}")
             else:
                 lines.append(f"{key} = {_toml_value(value)}")
     return "\n".join(lines) + "\n"
+
+
+def help_line(info: FieldInfo) -> str:
+    """A setting's comment: unit, help, then what is allowed (range or choices) if bounded."""
+    extra = info.json_schema_extra if isinstance(info.json_schema_extra, dict) else {}
+    unit = f"{extra['unit']}; " if extra.get("unit") else ""
+    allowed = ""
+    base = unset_type(info.annotation)
+    if get_origin(base) is Literal:
+        allowed = " | one of " + ", ".join(map(str, get_args(base)))
+    elif any(isinstance(m, annotated_types.BaseMetadata) for m in info.metadata):
+        allowed = f" | allowed {allowed_range(info)}"
+    return f"{unit}{info.description}{allowed}"
 
 
 def write_config(cfg: RunConfig, path: str | os.PathLike[str]) -> Path:

@@ -5,15 +5,14 @@ the rules that span settings."""
 from __future__ import annotations
 
 import difflib
-import types
-from typing import Any, Literal, Union, get_args, get_origin
+from typing import Any, Literal, get_args, get_origin
 
 from pydantic import BaseModel, ValidationError
 from pydantic.fields import FieldInfo
 
 from synapse_core.config.errors import ConfigError, ConfigIssue
 from synapse_core.config.rules import ERROR_RULES, config_warnings
-from synapse_core.config.schema import RunConfig, Section, allowed_range
+from synapse_core.config.schema import RunConfig, Section, allowed_range, unset_type
 
 SECTIONS: dict[str, type[Section]] = {
     name: info.annotation for name, info in RunConfig.model_fields.items()  # type: ignore[misc]
@@ -119,23 +118,16 @@ def _issue(err: Any, raw: dict[str, Any], source: str | None) -> ConfigIssue:
         key = ".".join([key, *(p for p in loc[2:] if p != "[key]")])
         return ConfigIssue(key, err["msg"], source)
     if kind in _RANGE:
-        if _base(info.annotation) is float and isinstance(value, int):
+        if unset_type(info.annotation) is float and isinstance(value, int):
             value = float(value)  # TOML's 0 in a float setting is 0.0
         return ConfigIssue(key, f"{value!r} is out of range; allowed {allowed_range(info)}",
                            source)
     if kind == "literal_error":
-        choices = ", ".join(map(str, get_args(_base(info.annotation))))
+        choices = ", ".join(map(str, get_args(unset_type(info.annotation))))
         return ConfigIssue(key, f"{value!r} is not allowed; choose one of {choices}", source)
     if kind == "finite_number":
         return ConfigIssue(key, f"expected a finite number, got {value!r}", source)
     return ConfigIssue(key, f"{_expected(info)}, got {value!r}", source)
-
-
-def _base(annotation: Any) -> Any:
-    """``float | None`` -> ``float``: the type a value must have when it is set."""
-    if get_origin(annotation) in (Union, types.UnionType):
-        return next(a for a in get_args(annotation) if a is not type(None))
-    return annotation
 
 
 _EXPECTED = {bool: "expected true or false", int: "expected an integer",
@@ -144,7 +136,7 @@ _EXPECTED = {bool: "expected true or false", int: "expected an integer",
 
 
 def _expected(info: FieldInfo) -> str:
-    base = _base(info.annotation)
+    base = unset_type(info.annotation)
     if get_origin(base) is Literal:
         return "expected one of " + ", ".join(map(str, get_args(base)))
     if isinstance(base, type) and issubclass(base, BaseModel):  # pragma: no cover - sections

@@ -224,8 +224,11 @@ def test_written_file_carries_each_settings_help_from_the_schema(tmp_path: Path)
         for key, info in type(section).model_fields.items():
             at = next(i for i, line in enumerate(lines)
                       if line.startswith((f"{key} = ", f"# {key} = ")))
-            assert lines[at - 1].startswith("# ") and lines[at - 1].endswith(info.description)
-    assert "# bytes; a longer line is reported and set aside" in "\n".join(lines)
+            assert lines[at - 1].startswith("# ") and info.description in lines[at - 1]
+    text = "\n".join(lines)
+    assert "# bytes; a longer line is reported and set aside" in text
+    assert "# peak LR (reference 5e-7) | allowed (0.0, 1.0]\nlearning_rate = 5e-07\n" in text
+    assert "| one of kto, sft\nobjective = \"kto\"\n" in text
     text = dump_config(RunConfig(), comments=False)
     assert not [line for line in text.splitlines()[2:]
                 if line.startswith("# ") and " = " not in line]
