@@ -5,9 +5,9 @@ the rules that span settings."""
 from __future__ import annotations
 
 import difflib
-from typing import Any, Literal, get_args, get_origin
+from typing import Any, get_args, get_origin
 
-from pydantic import BaseModel, ValidationError
+from pydantic import ValidationError
 from pydantic.fields import FieldInfo
 
 from synapse_core.config.errors import ConfigError, ConfigIssue
@@ -20,6 +20,7 @@ SECTIONS: dict[str, type[Section]] = {
 """Each section's model by its table name, in file order."""
 
 _RANGE = {"greater_than", "greater_than_equal", "less_than", "less_than_equal"}
+_SHOWN = 120  # characters of a bad value quoted in a message
 
 
 def config_from_dict(raw: dict[str, Any], source: str | None = None) -> RunConfig:
@@ -32,7 +33,7 @@ def config_from_dict(raw: dict[str, Any], source: str | None = None) -> RunConfi
     try:
         cfg: RunConfig | None = RunConfig.model_validate(raw)
     except ValidationError as e:
-        issues = [_issue(err, raw, source) for err in e.errors()]
+        issues = _issues(e, raw, source)
         bad = {_setting_of(i.key) for i in issues}
         cfg = _without(raw, bad)
     if cfg is not None:
@@ -56,6 +57,20 @@ def validate(cfg: RunConfig) -> list[ConfigIssue]:
     return config_warnings(cfg)
 
 
+def _issues(e: ValidationError, raw: dict[str, Any], source: str | None) -> list[ConfigIssue]:
+    """Pydantic's errors as issues; a list or table with many bad elements is one issue."""
+    out: list[ConfigIssue] = []
+    whole: set[tuple[Any, ...]] = set()  # settings already reported as a whole
+    for err in e.errors(include_url=False, include_context=False):
+        loc = err["loc"]
+        if len(loc) > 2 and err["type"] != "config":
+            if loc[:2] in whole:
+                continue
+            whole.add(loc[:2])
+        out.append(_issue(err, raw, source))
+    return out
+
+
 def _setting_of(key: str) -> str:
     """``export.overrides.[`` -> ``export.overrides``: the declared setting a key belongs to."""
     return ".".join(key.split(".")[:2])
@@ -68,7 +83,8 @@ def _without(raw: dict[str, Any], bad: set[str]) -> RunConfig | None:
     for name, table in raw.items():
         if name in bad or name not in SECTIONS or not isinstance(table, dict):
             continue
-        clean[name] = {k: v for k, v in table.items() if f"{name}.{k}" not in bad}
+        known = SECTIONS[name].model_fields
+        clean[name] = {k: v for k, v in table.items() if k in known and f"{name}.{k}" not in bad}
     try:
         return RunConfig.model_validate(clean)
     except ValidationError:  # pragma: no cover - every bad key was left out
@@ -91,6 +107,7 @@ def _file_order(raw: dict[str, Any]) -> Any:
 
 def nearest(name: str, known: list[str]) -> str:
     """The known name most like ``name`` (difflib's ratio), for "did you mean"."""
+    name = name[:_SHOWN]  # a runaway key would make the comparison slow, not better
     return max(known, key=lambda k: difflib.SequenceMatcher(None, name, k).ratio())
 
 
@@ -101,13 +118,13 @@ def _unknown(name: str, known: list[str], what: str) -> str:
 
 def _issue(err: Any, raw: dict[str, Any], source: str | None) -> ConfigIssue:
     """One pydantic error as ``key: message`` in the words the config's users read."""
-    loc = [str(p) for p in err["loc"]]
+    loc = [_cut(str(p)) for p in err["loc"]]
     kind = err["type"]
     section = loc[0]
     if len(loc) == 1:
         if kind == "extra_forbidden":
             return ConfigIssue(section, _unknown(section, list(SECTIONS), "section"), source)
-        return ConfigIssue(section, f"expected a table [{section}], got {err['input']!r}", source)
+        return ConfigIssue(section, f"expected a table [{section}], got {_shown(err['input'])}", source)
     model = SECTIONS[section]
     name, key = loc[1], f"{section}.{loc[1]}"
     if kind == "extra_forbidden":
@@ -120,14 +137,14 @@ def _issue(err: Any, raw: dict[str, Any], source: str | None) -> ConfigIssue:
     if kind in _RANGE:
         if unset_type(info.annotation) is float and isinstance(value, int):
             value = float(value)  # TOML's 0 in a float setting is 0.0
-        return ConfigIssue(key, f"{value!r} is out of range; allowed {allowed_range(info)}",
+        return ConfigIssue(key, f"{_shown(value)} is out of range; allowed {allowed_range(info)}",
                            source)
     if kind == "literal_error":
         choices = ", ".join(map(str, get_args(unset_type(info.annotation))))
-        return ConfigIssue(key, f"{value!r} is not allowed; choose one of {choices}", source)
+        return ConfigIssue(key, f"{_shown(value)} is not allowed; choose one of {choices}", source)
     if kind == "finite_number":
-        return ConfigIssue(key, f"expected a finite number, got {value!r}", source)
-    return ConfigIssue(key, f"{_expected(info)}, got {value!r}", source)
+        return ConfigIssue(key, f"expected a finite number, got {_shown(value)}", source)
+    return ConfigIssue(key, f"{_expected(info)}, got {_shown(value)}", source)
 
 
 _EXPECTED = {bool: "expected true or false", int: "expected an integer",
@@ -137,8 +154,14 @@ _EXPECTED = {bool: "expected true or false", int: "expected an integer",
 
 def _expected(info: FieldInfo) -> str:
     base = unset_type(info.annotation)
-    if get_origin(base) is Literal:
-        return "expected one of " + ", ".join(map(str, get_args(base)))
-    if isinstance(base, type) and issubclass(base, BaseModel):  # pragma: no cover - sections
-        return "expected a table"
     return _EXPECTED.get(get_origin(base) or base, f"expected {base}")
+
+
+def _shown(value: Any) -> str:
+    """``repr(value)``, cut: a runaway value must not flood the terminal."""
+    return _cut(repr(value))
+
+
+def _cut(text: str) -> str:
+    return text if len(text) <= _SHOWN else text[:_SHOWN - 3] + "..."
+

@@ -280,3 +280,13 @@ def test_sft_does_not_need_undesirable_rows() -> None:
     cfg = config_from_dict({"scoring": {"threshold": -1.0, "min_score": 1.5},
                             "training": {"objective": "sft"}})
     assert config_warnings(cfg) == []
+
+
+def test_a_runaway_value_is_quoted_short() -> None:
+    with pytest.raises(ConfigError) as info:
+        config_from_dict({"banned_words": {"words": list(range(100_000))},
+                          "x" * 1_000_000: {}})
+    lines = str(info.value).splitlines()
+    assert lines[0].startswith("banned_words.words: expected a list of strings, got [0, 1, 2,")
+    assert len(lines[0]) < 200 and lines[0].endswith("...")
+    assert "did you mean" in lines[1] and len(lines[1]) < 500
