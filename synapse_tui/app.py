@@ -22,7 +22,7 @@ from textual.theme import Theme
 from textual.widget import Widget
 from textual.widgets import TabbedContent, Tabs, TabPane
 
-from synapse_core.config import RunConfig, write_config
+from synapse_core.config import RunConfig, config_warnings, write_config
 from synapse_tui.commands import SynapseCommands
 from synapse_tui.keymap import apply_keymap
 from synapse_tui.messages import ExportRequested, OpenSample, RecordsLoaded, RunStateChanged
@@ -141,6 +141,8 @@ class SynapseApp(App[int]):
         self.last_input_at = -INPUT_WINDOW_S
         """``time.monotonic()`` of the last key or mouse press."""
         self._startup_warnings = register_themes(self)
+        # settings that leave a label class empty: said where the user looks, not on stderr
+        self._startup_warnings += [str(w) for w in config_warnings(config)]
         wanted = theme or configured_theme(config)
         if wanted is None:
             try:

@@ -104,6 +104,16 @@ async def test_theme_from_config_and_unknown_theme_warns(config: RunConfig) -> N
         assert any("no-such-theme" in text for text in _toasts(app))
 
 
+async def test_a_setting_that_empties_a_label_class_is_shown(config: RunConfig) -> None:
+    config.scoring.threshold = 5.0
+    app = SynapseApp(config)
+    async with app.run_test(size=(120, 40), notifications=True) as pilot:
+        await pilot.pause()
+        shown = [str(toast.render()) for toast in app.screen.query("Toast")]
+        assert any("scoring.threshold: 5.0 is above the best reachable score" in text
+                   for text in shown), shown
+
+
 async def test_keymap_override_from_config(config: RunConfig) -> None:
     config.ui.keymap = {"show-training": "f9", "no-such-binding": "f10"}
     app = SynapseApp(config)
