@@ -51,7 +51,7 @@ def load_config(path: str | os.PathLike[str] | None) -> RunConfig:
         raise ConfigError("(toml)", str(e), str(p)) from None
     cfg = config_from_dict(_read_old_none(raw), source=str(p))
     for warning in validate(cfg):
-        log.warning("%s", warning)
+        log.warning("warning: %s", warning)
     return cfg
 
 

@@ -21,6 +21,7 @@ SECTIONS: dict[str, type[Section]] = {
 
 _RANGE = {"greater_than", "greater_than_equal", "less_than", "less_than_equal"}
 _SHOWN = 120  # characters of a bad value quoted in a message
+_CLOSE = 0.6  # difflib's own cutoff for a close match (get_close_matches)
 
 
 def config_from_dict(raw: dict[str, Any], source: str | None = None) -> RunConfig:
@@ -105,15 +106,19 @@ def _file_order(raw: dict[str, Any]) -> Any:
     return order
 
 
-def nearest(name: str, known: list[str]) -> str:
-    """The known name most like ``name`` (difflib's ratio), for "did you mean"."""
+def nearest(name: str, known: list[str]) -> tuple[str, float]:
+    """The known name most like ``name`` and how alike (difflib's ratio, 0..1)."""
     name = name[:_SHOWN]  # a runaway key would make the comparison slow, not better
-    return max(known, key=lambda k: difflib.SequenceMatcher(None, name, k).ratio())
+    return max(((k, difflib.SequenceMatcher(None, name, k).ratio()) for k in known),
+               key=lambda pair: pair[1])
 
 
 def _unknown(name: str, known: list[str], what: str) -> str:
-    return (f"unknown {what}; did you mean {nearest(name, known)}? known {what}s: "
-            + ", ".join(known))
+    best, alike = nearest(name, known)
+    message = f"unknown {what}; did you mean {best}?"
+    if alike < _CLOSE:  # a guess: the whole list helps more than the guess alone
+        message += f" known {what}s: " + ", ".join(known)
+    return message
 
 
 def _issue(err: Any, raw: dict[str, Any], source: str | None) -> ConfigIssue:
