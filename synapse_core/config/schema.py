@@ -2,7 +2,7 @@
 
 Each section is a pydantic model. ``Literal`` types hold the choices, ``Field`` bounds the
 ranges, and ``setting()`` puts the help line and unit beside them; validation
-(``synapse_core.config.io``) and the commented ``--write-config`` file are generated from
+(``synapse_core.config.validation``) and the commented ``--write-config`` file are generated from
 these declarations, nothing is checked twice. Sections are strict (TOML's ``true`` is not a
 number, ``16.5`` is not an integer) and forbid unknown keys.
 """
