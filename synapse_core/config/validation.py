@@ -129,7 +129,8 @@ def _issue(err: Any, raw: dict[str, Any], source: str | None) -> ConfigIssue:
     if len(loc) == 1:
         if kind == "extra_forbidden":
             return ConfigIssue(section, _unknown(section, list(SECTIONS), "section"), source)
-        return ConfigIssue(section, f"expected a table [{section}], got {_shown(err['input'])}", source)
+        return ConfigIssue(section, f"expected a table [{section}], got {_shown(err['input'])}",
+                           source)
     model = SECTIONS[section]
     name, key = loc[1], f"{section}.{loc[1]}"
     if kind == "extra_forbidden":
