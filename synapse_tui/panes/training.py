@@ -144,6 +144,7 @@ class TrainingPane(Vertical):
         self._clock = StepClock()
         self._last_step: StepLogged | None = None
         self._dirty = False
+        self._tick_put_off = False
         self._sink = BufferedSink(self, quiet=(StepLogged, TelemetrySampled, LogLine))
         self._latest_telemetry: TelemetrySampled | None = None
         self._gpus_charted: tuple[int, ...] = ()
@@ -486,12 +487,22 @@ class TrainingPane(Vertical):
     def _tick(self) -> None:
         """The redraw tick: take the engine's queued events, then show what they changed, all
         in one screen update (the log at most once a second, see ``TrainLog``). A tick
-        right after a key waits for the next one, so the key's repaint goes first."""
-        if time.monotonic() - getattr(self.app, "last_input_at", -1.0) < INPUT_FIRST_S:
+        right after a key is put off until INPUT_FIRST_S after it (not to the next tick,
+        0.2 s later), so the key's repaint goes first and a followed step still reaches the
+        chart soon while someone types."""
+        wait = INPUT_FIRST_S - (time.monotonic() - getattr(self.app, "last_input_at", -1.0))
+        if wait > 0:
+            if not self._tick_put_off:
+                self._tick_put_off = True
+                self.set_timer(wait + 0.005, self._put_off_tick)
             return
         self._take_events()
         self.flush_display()
         self.query_one(TrainLog).flush_due()
+
+    def _put_off_tick(self) -> None:
+        self._tick_put_off = False
+        self._tick()
 
     def _show_frames(self) -> None:
         """Put chart frames finished since the last tick on screen (nothing else: the data
