@@ -28,7 +28,6 @@ import atexit
 import collections
 import functools
 import os
-import signal
 import subprocess
 import sys
 import threading
@@ -36,6 +35,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
+from synapse_core.exitcodes import signal_name
 from synapse_core.export.errors import ExportCancelled, ExportError, VerificationFailed
 
 REBUILD_COMMAND = (
@@ -111,16 +111,6 @@ def live_pids() -> list[int]:
     """Pids of the llama.cpp children running now."""
     with _live_lock:
         return [p.pid for p in _live if p.pid is not None]
-
-
-def signal_name(returncode: int) -> str:
-    """``SIGSEGV`` for -11, ``exit code 3`` for 3."""
-    if returncode < 0:
-        try:
-            return signal.Signals(-returncode).name
-        except ValueError:
-            return f"signal {-returncode}"
-    return f"exit code {returncode}"
 
 
 _ERRORS: dict[str, type[Exception]] = {

@@ -34,6 +34,7 @@ from typing import Any
 
 from synapse_core.config import ConfigError, RunConfig, load_config, write_config
 from synapse_core.events import Event, EventSink, LogLine
+from synapse_core.exitcodes import signal_name
 from synapse_core.fileio import atomic_write_json, atomic_write_jsonl
 from synapse_core.training import rundir as rd
 from synapse_core.training.control import CONTROL_FILE, ControlFileWriter, RunControl, \
@@ -143,16 +144,6 @@ def launch(config: RunConfig | None, *, run_dir: str | Path | None = None,
     run.close()
     return RunProcess(path, proc, float(config.training.stop_timeout_s), plan["launched"],
                       warnings)
-
-
-def signal_name(code: int) -> str:
-    """"SIGKILL" for -9 (a Popen return code), else "exit code N"."""
-    if code < 0:
-        try:
-            return signal.Signals(-code).name
-        except ValueError:
-            return f"signal {-code}"
-    return f"exit code {code}"
 
 
 class Follower:
