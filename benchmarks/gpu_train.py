@@ -11,8 +11,9 @@ not share a process). The model is a random-init Pixtral-12B of the exact archit
     (on the GPU machine, after `. .gpusite/use-site.sh`: add --tokenizer-dir .gpusite/pixtok
      --out-dir runs/gpu_train, a git-ignored folder kept between calls on a warm machine)
 
-Stacks: (a) ``engine``: synapse_core.training.Engine as the app runs it (worker thread,
-events, telemetry), SFT/KTO through TRL, Unsloth backend; (b) ``bare_unsloth``: a hand
+Stacks: (a) ``engine``: the engine as the app runs it, a run process of its own followed
+through its folder (``supervisor.run``; with --profile or --mem-history the engine runs in a
+thread of the benchmark's process instead, so that the trace sees it), SFT/KTO through TRL, Unsloth backend; (b) ``bare_unsloth``: a hand
 loop over FastVisionModel with PagedAdamW8bit; (c) ``hf_peft``: transformers + PEFT +
 bitsandbytes 4-bit, SDPA, gradient checkpointing; (d) ``engine_decoder``: the engine with
 ``model.decoder_only`` (Pixtral's decoder trained alone, adapter mapped back); all with LoRA r 16 / alpha 32 / dropout 0 on
@@ -169,6 +170,8 @@ def run_engine(a: argparse.Namespace) -> dict:
         import shutil
 
         shutil.rmtree(run_dir)
+    if a.stack in ("engine", "engine_decoder") and not (a.profile or a.mem_history):
+        return _through_run_process(a, cfg, rows, run_dir)
     if a.stack == "engine_resume":
         # stop half-way (as SIGTERM would), then resume in a fresh engine, as the app does
         from synapse_core.events import CallbackSink
@@ -227,6 +230,40 @@ def run_engine(a: argparse.Namespace) -> dict:
                 load_s=loaded.seconds, losses=[s.loss for s in steps],
                 learning_rates=[s.learning_rate for s in steps], run_dir=str(run_dir),
                 nvml_in_metrics=_nvml_in_metrics(run_dir), notes=list(loaded.notes))
+
+
+def _through_run_process(a: argparse.Namespace, cfg: Any, rows: list[dict],
+                         run_dir: Path) -> dict:
+    """The engine as the app runs it now: a run process of its own (``supervisor.run``),
+    followed through its folder; tokens/s from the events it wrote, peak GPU memory from its
+    metrics (``gpu_peak_gib``, torch's max allocated in that process)."""
+    from synapse_core.events import ListSink
+    from synapse_core.training import supervisor
+    from synapse_core.training.events import ModelLoaded, StepLogged, TrainingFinished
+    from synapse_core.training.rundir import load_metrics
+
+    sink = ListSink()
+    result = supervisor.run(cfg, sink, run_dir=run_dir, rows=rows, telemetry_interval_s=0.5,
+                            from_start=True)
+    if not isinstance(result, TrainingFinished):
+        raise RuntimeError(f"run process failed: {getattr(result, 'message', result)}")
+    steps = sink.of(StepLogged)
+    timed = steps[a.warmup:]
+    tps = [s.tokens_per_s for s in timed if s.tokens_per_s]
+    secs = [b.ts - p.ts for p, b in zip(steps, steps[1:])][a.warmup - 1:]
+    step_tokens = [round((s.tokens_per_s or 0) * dt) for s, dt in zip(timed, secs)]
+    peaks = [r["gpu_peak_gib"] for r in load_metrics(run_dir) if r.get("gpu_peak_gib")]
+    loaded = sink.of(ModelLoaded)
+    return dict(tok_s=statistics.median(tps) if tps else None,
+                peak_gib=max(peaks) if peaks else None,
+                tok_s_mean=sum(step_tokens) / sum(secs) if secs and sum(secs) else None,
+                step_tokens=step_tokens, step_s=[round(x, 3) for x in secs], steps=len(steps),
+                backend=loaded[0].backend if loaded else None,
+                attn=loaded[0].attn_implementation if loaded else None,
+                load_s=loaded[0].seconds if loaded else None, losses=[s.loss for s in steps],
+                learning_rates=[s.learning_rate for s in steps], run_dir=str(run_dir),
+                nvml_in_metrics=_nvml_in_metrics(run_dir), via="run process",
+                notes=list(loaded[0].notes) if loaded else [])
 
 
 def _in_worker(engine, profiler=None):
