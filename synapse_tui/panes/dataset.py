@@ -49,7 +49,7 @@ class DatasetPane(ReviewMixin, Vertical):
 
     DEFAULT_CSS = """
     DatasetPane { height: 1fr; }
-    DatasetPane #dataset-summary { height: 1; padding: 0 1; background: $panel; }
+    DatasetPane #dataset-summary { height: auto; max-height: 2; padding: 0 1; background: $panel; }
     DatasetPane #dataset-notes { height: auto; max-height: 4; padding: 0 1; color: $warning; }
     DatasetPane #dataset-notes.-empty { display: none; }
     DatasetPane #dataset-filter-input { height: 3; }

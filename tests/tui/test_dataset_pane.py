@@ -381,3 +381,17 @@ async def test_an_unknown_filter_field_is_an_error_naming_the_fields(run_config)
         assert status.has_class("-error")
         assert "unknown field 'foo'" in _text(status) and "label_source:" in _text(status)
         assert len(pane.grid.view_index) == 30
+
+
+async def test_summary_line_wraps_instead_of_losing_counts_on_a_narrow_terminal(
+        run_config: RunConfig) -> None:
+    """At 60 columns the counts do not fit one line: the summary takes a second line rather
+    than cutting the last counts (the override count was lost at 80x24 on the demo)."""
+    app = PaneApp(run_config)
+    async with app.run_test(size=(60, 24)) as pilot:
+        await _loaded(app, pilot)
+        await pilot.pause()
+        summary = app.query_one("#dataset-summary")
+        assert summary.size.height == 2
+        screen = app.export_screenshot()
+        assert "overridden" in screen and "flagged" in screen
