@@ -12,7 +12,6 @@ from __future__ import annotations
 import threading
 from pathlib import Path
 
-from rich.markup import escape
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
@@ -75,7 +74,9 @@ class ChatScreen(Screen[None]):
         self._texts = {"reasoning": "", "answer": ""}
 
     def compose(self) -> ComposeResult:
-        yield Static(f"chat: {escape(self.session.gguf_path.name)} (loading...)", id="chat-title")
+        # a file name (like the model's text below) is shown as it is, never read as markup
+        yield Static(f"chat: {self.session.gguf_path.name} (loading...)", id="chat-title",
+                     markup=False)
         yield VerticalScroll(id="chat-history")
         yield Input(placeholder="Ask Professor Synapse...", id="chat-input", disabled=True)
         yield Footer()
@@ -96,12 +97,12 @@ class ChatScreen(Screen[None]):
     def _ready(self, message: Ready) -> None:
         title = self.query_one("#chat-title", Static)
         if message.error:
-            title.update(f"chat: {escape(self.session.gguf_path.name)}: could not load "
+            title.update(f"chat: {self.session.gguf_path.name}: could not load "
                          "(escape closes)")
             self.query_one("#chat-history", VerticalScroll).mount(
-                Static(escape(message.error), classes="chat-error", id="chat-error"))
+                Static(message.error, classes="chat-error", id="chat-error", markup=False))
             return
-        title.update(f"chat: {escape(self.session.gguf_path.name)}  "
+        title.update(f"chat: {self.session.gguf_path.name}  "
                      f"({message.banned} banned-word token patterns suppressed)")
         inp = self.query_one("#chat-input", Input)
         inp.disabled = False
@@ -115,11 +116,13 @@ class ChatScreen(Screen[None]):
         event.input.value = ""
         event.input.disabled = True
         history = self.query_one("#chat-history", VerticalScroll)
-        self._reasoning = Static("", classes="chat-reasoning")
-        self._answer = Static("", classes="chat-answer")
+        # the model's text (and the user's) is shown as it is, never read as markup: a
+        # generated "[...:" is not a tag, and escape() does not cover every such case
+        self._reasoning = Static("", classes="chat-reasoning", markup=False)
+        self._answer = Static("", classes="chat-answer", markup=False)
         self._reasoning.display = False
         self._texts = {"reasoning": "", "answer": ""}
-        history.mount(Static(f"you: {escape(text)}", classes="chat-user"), self._reasoning,
+        history.mount(Static(f"you: {text}", classes="chat-user", markup=False), self._reasoning,
                       self._answer)
         self._stop.clear()
         self._generate(text)
@@ -136,8 +139,8 @@ class ChatScreen(Screen[None]):
     @on(Failed)
     def _failed(self, message: Failed) -> None:
         history = self.query_one("#chat-history", VerticalScroll)
-        history.mount(Static(f"{escape(message.error)}\n(send again to restart the model, "
-                             "escape to close)", classes="chat-error"))
+        history.mount(Static(f"{message.error}\n(send again to restart the model, "
+                             "escape to close)", classes="chat-error", markup=False))
         history.scroll_end(animate=False)
 
     @on(Delta)
@@ -150,9 +153,9 @@ class ChatScreen(Screen[None]):
         self._texts[message.kind] += message.text
         if message.kind == "reasoning" and self._reasoning is not None:
             self._reasoning.display = True
-            self._reasoning.update(escape(self._texts["reasoning"]))
+            self._reasoning.update(self._texts["reasoning"])
         elif self._answer is not None:
-            self._answer.update(escape(self._texts["answer"]))
+            self._answer.update(self._texts["answer"])
         self.query_one("#chat-history", VerticalScroll).scroll_end(animate=False)
 
     def action_stop(self) -> None:

@@ -290,3 +290,23 @@ async def test_amx_build_is_said_in_the_pane_and_the_chat_screen(tmp_path, monke
         await pilot.press("escape")
         await pilot.pause()
         assert not isinstance(app.screen, ChatScreen)
+
+
+async def test_chat_shows_text_that_looks_like_markup_as_it_is(tmp_path):
+    """A model's reply (or a file name, or an error) holding '[...:' is text, not markup: the
+    demo model's 'Además**[ … arke=:' raised MarkupError and closed the app."""
+    from synapse_tui.screens.chat import ChatScreen
+
+    app = _ChatApp(tmp_path / "run[x:1].gguf")  # no such file: the load error is shown
+    async with app.run_test(size=(100, 30)) as pilot:
+        for worker in [w for w in app.workers if w.group == "chat"]:
+            await worker.wait()
+        await pilot.pause()
+        screen = app.screen
+        assert isinstance(screen, ChatScreen)
+        assert "run[x:1].gguf: could not load" in str(screen.query_one("#chat-title").render())
+        assert "run[x:1].gguf" in str(screen.query_one("#chat-error").render())
+        screen.post_message(ChatScreen.Failed("llama.cpp said **[ arke=: and [/b]"))
+        await pilot.pause()
+        shown = [str(w.render()) for w in screen.query(".chat-error")]
+        assert any("**[ arke=: and [/b]" in text for text in shown)
