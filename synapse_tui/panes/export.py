@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from rich.markup import escape
+from synapse_tui.markup import escape
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding

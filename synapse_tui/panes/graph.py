@@ -18,7 +18,7 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from rich.markup import escape
+from synapse_tui.markup import escape
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding

@@ -8,7 +8,7 @@ so what the user sees selected is always what Enter presses.
 
 from __future__ import annotations
 
-from rich.markup import escape
+from synapse_tui.markup import escape
 from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding

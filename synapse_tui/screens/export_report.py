@@ -6,7 +6,7 @@ it at once (no Tab first); escape or ``v`` closes it.
 
 from __future__ import annotations
 
-from rich.markup import escape
+from synapse_tui.markup import escape
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from rich.markup import escape
+from synapse_tui.markup import escape
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from rich.markup import escape
+from synapse_tui.markup import escape
 from rich.text import Text
 
 from synapse_core.graph.health import Contradiction, GraphHealth

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from rich.markup import escape
+from synapse_tui.markup import escape
 from textual.app import ComposeResult
 from textual.containers import Horizontal
 from textual.reactive import reactive

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from rich.markup import escape
+from synapse_tui.markup import escape
 from textual.widgets import Static
 
 from synapse_core.training.events import ModelLoaded, PreviewGenerated, RunStarted
