@@ -240,13 +240,26 @@ def check_mmproj(mmproj: Path, text_gguf: Path, hf_dir: Path | None = None,
 
     side, patch = 64, 16
     img = _test_image(side)
+    def encode(proc: LlamaProcess) -> Any:
+        return proc.call("mmproj_encode", what=f"encoding the test image with {Path(mmproj).name}",
+                         cancel=cancel, mmproj=str(mmproj), text_gguf=str(text_gguf), side=side)
+
     with _child(llama) as proc:
-        emb = proc.call("mmproj_encode", what=f"encoding the test image with {Path(mmproj).name}",
-                        cancel=cancel, mmproj=str(mmproj), text_gguf=str(text_gguf), side=side)
+        emb = encode(proc)
+    retried = False
+    if emb is not None and not np.isfinite(emb).all():
+        # Non-finite embeddings came back from a child that had already loaded and run other
+        # models (the test suite's shared child: 2 of 4 runs on 2026-12-05), never from a child
+        # of its own (benchmarks/mmproj_loop.py: 0 of 150). Cause not found yet: encode once
+        # more in a fresh child, and say so in the result.
+        with _child(None) as fresh:
+            emb = encode(fresh)
+        retried = True
     if emb is None:
         raise RuntimeError(f"{mmproj}: the test image produced no image chunk")
     result: dict[str, Any] = {"loaded": True, "image_tokens": int(emb.shape[0]),
-                              "embeddings_finite": bool(np.isfinite(emb).all())}
+                              "embeddings_finite": bool(np.isfinite(emb).all()),
+                              "encoded_again_in_a_fresh_child": retried}
     if hf_dir is not None:
         result.update(compare_with_hf(emb, Path(hf_dir), img, patch, dtype, mmproj))
     return result
