@@ -9,30 +9,13 @@ when the app does. Update after an intended change with
 from __future__ import annotations
 
 import asyncio
-import types
-from itertools import islice
-from pathlib import Path
 
-import pytest
-
-from synapse_core.config import RunConfig
-from synapse_core.paths import demo_dataset_path
 from synapse_tui.app import SynapseApp
 from synapse_tui.panes import dataset as dataset_pane
 
 
-def test_first_screen_dataset_browser(snap_compare, tmp_path: Path,
-                                      monkeypatch: pytest.MonkeyPatch) -> None:
-    # The status line says how long the load took ("in 0.0 s"); on a busy machine that is
-    # 0.1 s. A frozen clock for the pane keeps the picture about the app, not the machine.
-    monkeypatch.setattr(dataset_pane, "time", types.SimpleNamespace(monotonic=lambda: 1000.0))
-    data = tmp_path / "prof_synapse_head.jsonl"
-    with open(demo_dataset_path(), encoding="utf-8") as src:
-        data.write_text("".join(islice(src, 12)), encoding="utf-8")
-    cfg = RunConfig()
-    cfg.data.path = str(data)
-    cfg.training.runs_dir = str(tmp_path / "runs")
-    app = SynapseApp(cfg, data_label="prof_synapse_head.jsonl")
+def test_first_screen_dataset_browser(snap_compare, demo_head_config) -> None:
+    app = SynapseApp(demo_head_config, data_label="prof_synapse_head.jsonl")
 
     async def settle(pilot) -> None:
         pane = app.query_one(dataset_pane.DatasetPane)

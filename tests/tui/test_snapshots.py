@@ -11,15 +11,12 @@ from __future__ import annotations
 
 import asyncio
 import json
-import types
-from itertools import islice
 from pathlib import Path
 
 import pytest
 from textual.widgets import Static
 
 from synapse_core.config import RunConfig
-from synapse_core.paths import demo_dataset_path
 from synapse_tui.app import SynapseApp
 from synapse_tui.panes import dataset as dataset_pane
 from synapse_tui.panes.dataset import DatasetPane
@@ -51,17 +48,11 @@ def test_first_screen_training_tab(snap_compare, tmp_path: Path) -> None:
 
 @pytest.mark.parametrize("tab", ["dataset", "graph", "training", "export"])
 def test_every_tab_at_80x24(tab: str, snap_compare, tmp_path: Path,
-                            monkeypatch: pytest.MonkeyPatch) -> None:
+                            demo_head_config) -> None:
     """An 80x24 SSH session: each tab on fixed data (the demo's first 12 rows) with a frozen
     clock. Nothing important may be cut: the graph's health figures, the dataset's status,
     and (in the footer) the help key that lists whatever keys do not fit."""
-    monkeypatch.setattr(dataset_pane, "time", types.SimpleNamespace(monotonic=lambda: 1000.0))
-    data = tmp_path / "prof_synapse_head.jsonl"
-    with open(demo_dataset_path(), encoding="utf-8") as src:
-        data.write_text("".join(islice(src, 12)), encoding="utf-8")
-    cfg = RunConfig()
-    cfg.data.path = str(data)
-    cfg.training.runs_dir = str(tmp_path / "runs")
+    cfg = demo_head_config
     cfg.export.out_dir = str(tmp_path / "exports")
     app = SynapseApp(cfg, data_label="prof_synapse_head.jsonl", initial_tab=tab)
 
